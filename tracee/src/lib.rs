@@ -1,1 +1,29 @@
-//! tracee
+//! The Linux x86_64 process layer: ptrace, registers, memory, the kernel ABI and the one syscall
+//! table. The only crate of the workspace with `unsafe`.
+
+pub mod auxv;
+pub mod cpuid;
+mod error;
+pub mod insn;
+pub mod interrupt;
+mod regs;
+mod remote_ptr;
+pub mod seccomp;
+pub mod spawn;
+pub mod stop;
+pub mod syscalls;
+mod task;
+
+pub use error::{Error, Result};
+pub use nix::unistd::Pid;
+pub use regs::{Regs, REGS_WORDS};
+pub use remote_ptr::RemotePtr;
+pub use stop::Stop;
+pub use task::Task;
+
+/// `uname -r` of this machine.
+pub fn kernel_release() -> String {
+    nix::sys::utsname::uname()
+        .map(|u| u.release().to_string_lossy().into_owned())
+        .unwrap_or_default()
+}

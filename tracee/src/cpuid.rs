@@ -1,0 +1,53 @@
+//! The CPUID leaves of the machine we run on, for the trace header.
+
+/// One CPUID result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Leaf {
+    pub leaf: u32,
+    pub subleaf: u32,
+    pub eax: u32,
+    pub ebx: u32,
+    pub ecx: u32,
+    pub edx: u32,
+}
+
+fn query(leaf: u32, subleaf: u32) -> Leaf {
+    let r = core::arch::x86_64::__cpuid_count(leaf, subleaf);
+    Leaf {
+        leaf,
+        subleaf,
+        eax: r.eax,
+        ebx: r.ebx,
+        ecx: r.ecx,
+        edx: r.edx,
+    }
+}
+
+/// All basic and extended leaves, with the subleaves of the leaves that have them.
+pub fn all_leaves() -> Vec<Leaf> {
+    let mut out = Vec::new();
+    for base in [0u32, 0x8000_0000] {
+        let max = query(base, 0).eax;
+        let max = max.min(base + 0x40);
+        for leaf in base..=max {
+            let subleaves = match leaf {
+                4 | 0xb | 0x1f | 0x8000_001d => 8,
+                7 | 0x14 | 0x17 | 0x18 => 1 + query(leaf, 0).eax.min(8),
+                0xd | 0xf | 0x10 | 0x12 => 64,
+                _ => 1,
+            };
+            for sub in 0..subleaves {
+                out.push(query(leaf, sub));
+            }
+        }
+    }
+    out
+}
+
+/// XCR0 (the enabled extended-state components), or 0 if XSAVE is unavailable.
+pub fn xcr0() -> u64 {
+    let l = query(0xd, 0);
+    // Leaf 0xd subleaf 0: edx:eax is the mask of supported user state components; the kernel
+    // enables all it supports, so this equals XCR0 in practice without executing xgetbv.
+    ((l.edx as u64) << 32) | l.eax as u64
+}

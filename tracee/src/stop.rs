@@ -1,0 +1,71 @@
+//! Why a tracee stopped, decoded from waitpid.
+
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+
+use crate::error::{Error, Result};
+
+/// One report from waitpid about a traced thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// Syscall entry or exit stop (PTRACE_SYSCALL with TRACESYSGOOD); which one, the caller tracks.
+    Syscall,
+    /// PTRACE_EVENT_SECCOMP: a syscall is about to run (replay's filter).
+    Seccomp,
+    /// PTRACE_EVENT_EXEC.
+    Exec,
+    /// PTRACE_EVENT_CLONE (new thread's tid in the event message).
+    Clone,
+    /// PTRACE_EVENT_EXIT.
+    Exiting,
+    /// Another PTRACE_EVENT (number).
+    Event(i32),
+    /// Signal-delivery stop (or group stop) with this signal.
+    Signal(i32),
+    /// The thread exited with this code.
+    Exited(i32),
+    /// The thread was killed by this signal.
+    Killed { signal: i32, core_dumped: bool },
+}
+
+fn decode(status: WaitStatus) -> Option<(Pid, Stop)> {
+    Some(match status {
+        WaitStatus::PtraceSyscall(pid) => (pid, Stop::Syscall),
+        WaitStatus::PtraceEvent(pid, _, ev) => (
+            pid,
+            match ev {
+                libc::PTRACE_EVENT_SECCOMP => Stop::Seccomp,
+                libc::PTRACE_EVENT_EXEC => Stop::Exec,
+                libc::PTRACE_EVENT_CLONE => Stop::Clone,
+                libc::PTRACE_EVENT_EXIT => Stop::Exiting,
+                other => Stop::Event(other),
+            },
+        ),
+        WaitStatus::Stopped(pid, sig) => (pid, Stop::Signal(sig as i32)),
+        WaitStatus::Exited(pid, code) => (pid, Stop::Exited(code)),
+        WaitStatus::Signaled(pid, sig, core) => (
+            pid,
+            Stop::Killed {
+                signal: sig as i32,
+                core_dumped: core,
+            },
+        ),
+        WaitStatus::Continued(_) | WaitStatus::StillAlive => return None,
+    })
+}
+
+/// Wait for the next stop of `tid` (or of any traced thread, with `None`).
+/// Returns `Ok(None)` when interrupted by a signal to the recorder itself (EINTR).
+pub fn wait(tid: Option<Pid>) -> Result<Option<(Pid, Stop)>> {
+    loop {
+        match waitpid(tid, Some(WaitPidFlag::__WALL)) {
+            Ok(st) => {
+                if let Some(s) = decode(st) {
+                    return Ok(Some(s));
+                }
+            }
+            Err(nix::errno::Errno::EINTR) => return Ok(None),
+            Err(e) => return Err(Error::Wait(e)),
+        }
+    }
+}

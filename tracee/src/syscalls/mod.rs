@@ -1,0 +1,215 @@
+//! The ONE table of syscall knowledge (DESIGN.md section 4): per syscall its number, name, how
+//! record and replay treat it, and the memory the kernel writes as a rule over its arguments.
+//! Special cases are named functions grouped by area (fs, mm, net, signal, thread).
+
+mod fs;
+mod mm;
+mod net;
+mod signal;
+mod table;
+mod thread;
+
+use std::sync::LazyLock;
+
+use crate::task::Task;
+
+pub use table::ROWS;
+
+/// How record and replay treat a syscall.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Class {
+    /// Record the result and written memory; replay sets them without running the syscall.
+    Emulate,
+    /// Replay runs it for real (it shapes memory or signal state) and checks the same result.
+    Execute,
+    /// Replay runs it for real, then sets the recorded result (the result names a tid).
+    ExecuteSetResult,
+    /// Handled by a named special case in the recorder and replayer.
+    Special(Special),
+    /// Recording stops with an error naming the syscall and this reason.
+    Unsupported(&'static str),
+}
+
+/// The special cases the recorder and replayer implement by name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Special {
+    /// mmap: executed; a file-backed mapping's file goes to the store and replay maps that copy.
+    Mmap,
+    /// execve: the new image is set up like the first one.
+    Execve,
+    /// clone, clone3, fork, vfork: threads and child processes.
+    Clone,
+    /// rseq: made to fail with ENOSYS so libc does without it.
+    Rseq,
+    /// kill, tkill, tgkill: a signal to ourselves must really be sent in replay.
+    Kill,
+    /// exit, exit_group.
+    Exit,
+    /// rt_sigreturn: restores registers, has no result of its own.
+    Sigreturn,
+}
+
+/// A syscall's arguments and result, as the write rules see them.
+#[derive(Clone, Copy, Debug)]
+pub struct Call {
+    pub no: u32,
+    pub args: [u64; 6],
+    pub result: i64,
+}
+
+/// The length of a written region.
+#[derive(Clone, Copy, Debug)]
+pub enum Len {
+    /// The return value (if positive).
+    Ret,
+    /// The return value times a record size.
+    RetTimes(u64),
+    /// An argument's value.
+    Arg(usize),
+    /// An argument's value times a record size.
+    ArgTimes(usize, u64),
+    /// A fixed size.
+    Const(u64),
+    /// The u32 stored at the address in an argument, read after the syscall (socklen_t *).
+    U32At(usize),
+}
+
+/// "The kernel writes `len` bytes at the address in argument `ptr`."
+#[derive(Clone, Copy, Debug)]
+pub struct Write {
+    pub ptr: usize,
+    pub len: Len,
+    /// Also when the syscall failed (e.g. nanosleep's remaining time on EINTR).
+    pub on_error: bool,
+}
+
+/// A function computing the written regions of a syscall whose rule is not a simple one.
+pub type CustomWrites = fn(&Call, &mut Task) -> Vec<(u64, usize)>;
+
+/// The memory a syscall writes.
+#[derive(Clone, Copy)]
+pub enum Writes {
+    Rules(&'static [Write]),
+    Custom(CustomWrites),
+}
+
+/// One row of the table.
+pub struct Row {
+    pub no: u32,
+    pub name: &'static str,
+    pub class: Class,
+    pub writes: Writes,
+}
+
+/// Never record more than this for one region: a guard against garbage lengths.
+pub const MAX_REGION: u64 = 1 << 30;
+
+static BY_NUMBER: LazyLock<Vec<Option<&'static Row>>> = LazyLock::new(|| {
+    let max = ROWS.iter().map(|r| r.no).max().unwrap_or(0) as usize;
+    let mut v = vec![None; max + 1];
+    for r in ROWS {
+        v[r.no as usize] = Some(r);
+    }
+    v
+});
+
+/// The row of syscall `no`, if the table knows it.
+pub fn lookup(no: i64) -> Option<&'static Row> {
+    usize::try_from(no)
+        .ok()
+        .and_then(|i| BY_NUMBER.get(i).copied().flatten())
+}
+
+/// The name of syscall `no` (or `syscall_N`).
+pub fn name(no: i64) -> String {
+    lookup(no)
+        .map(|r| r.name.to_string())
+        .unwrap_or_else(|| format!("syscall_{no}"))
+}
+
+impl Row {
+    /// The regions (address, length) the kernel wrote for this call, per the row's rule.
+    pub fn written_regions(&self, call: &Call, task: &mut Task) -> Vec<(u64, usize)> {
+        match self.writes {
+            Writes::Custom(f) => f(call, task)
+                .into_iter()
+                .filter(|&(a, l)| a != 0 && l > 0)
+                .collect(),
+            Writes::Rules(rules) => rules
+                .iter()
+                .filter_map(|w| region(w, call, task))
+                .collect(),
+        }
+    }
+}
+
+fn region(w: &Write, call: &Call, task: &mut Task) -> Option<(u64, usize)> {
+    if call.result < 0 && !w.on_error {
+        return None;
+    }
+    let addr = call.args[w.ptr];
+    if addr == 0 {
+        return None;
+    }
+    let ret = call.result.max(0) as u64;
+    let len = match w.len {
+        Len::Ret => ret,
+        Len::RetTimes(n) => ret.saturating_mul(n),
+        Len::Arg(i) => call.args[i],
+        Len::ArgTimes(i, n) => call.args[i].saturating_mul(n),
+        Len::Const(n) => n,
+        Len::U32At(i) => task
+            .read_u32(crate::RemotePtr::new(call.args[i]))
+            .ok()
+            .map(u64::from)?,
+    };
+    (len > 0).then_some((addr, len.min(MAX_REGION) as usize))
+}
+
+/// Shorthand for table rows: `w(ptr, len)`.
+pub(crate) const fn w(ptr: usize, len: Len) -> Write {
+    Write {
+        ptr,
+        len,
+        on_error: false,
+    }
+}
+
+/// A rule that applies also when the syscall failed.
+pub(crate) const fn w_always(ptr: usize, len: Len) -> Write {
+    Write {
+        ptr,
+        len,
+        on_error: true,
+    }
+}
+
+/// Read an array of `struct iovec` and return its (base, len) pairs.
+pub(crate) fn read_iovecs(task: &mut Task, addr: u64, count: u64) -> Vec<(u64, u64)> {
+    let count = count.min(1024) as usize;
+    let raw = task.read_prefix(crate::RemotePtr::new(addr), count * 16);
+    raw.chunks_exact(16)
+        .map(|c| {
+            (
+                u64::from_le_bytes(c[0..8].try_into().expect("8 bytes")),
+                u64::from_le_bytes(c[8..16].try_into().expect("8 bytes")),
+            )
+        })
+        .collect()
+}
+
+/// Distribute `total` written bytes over iovecs in order.
+pub(crate) fn scatter(iov: &[(u64, u64)], mut total: u64) -> Vec<(u64, usize)> {
+    let mut out = Vec::new();
+    for &(base, len) in iov {
+        if total == 0 {
+            break;
+        }
+        let n = len.min(total);
+        if n > 0 {
+            out.push((base, n as usize));
+        }
+        total -= n;
+    }
+    out
+}

@@ -1,0 +1,232 @@
+//! One traced thread: ptrace requests, registers and memory.
+
+use std::fs::File;
+use std::io::IoSliceMut;
+use std::os::unix::fs::FileExt;
+
+use nix::sys::ptrace;
+use nix::sys::signal::Signal;
+use nix::sys::uio::{process_vm_readv, RemoteIoVec};
+use nix::unistd::Pid;
+
+use crate::error::{Error, Result};
+use crate::regs::Regs;
+use crate::remote_ptr::RemotePtr;
+
+/// A thread of the tracee, stopped or running under our ptrace.
+pub struct Task {
+    pub tid: Pid,
+    /// The thread group (process) id.
+    pub tgid: Pid,
+    mem: Option<File>,
+}
+
+fn signal_arg(sig: Option<i32>) -> Option<Signal> {
+    sig.and_then(|s| Signal::try_from(s).ok())
+}
+
+impl Task {
+    pub fn new(tid: Pid, tgid: Pid) -> Task {
+        Task {
+            tid,
+            tgid,
+            mem: None,
+        }
+    }
+
+    fn err(&self, op: &'static str) -> impl FnOnce(nix::Error) -> Error + '_ {
+        move |source| Error::Ptrace {
+            op,
+            tid: self.tid.as_raw(),
+            source,
+        }
+    }
+
+    pub fn regs(&self) -> Result<Regs> {
+        ptrace::getregs(self.tid).map(Regs).map_err(self.err("GETREGS"))
+    }
+
+    pub fn set_regs(&self, regs: &Regs) -> Result<()> {
+        ptrace::setregs(self.tid, regs.0).map_err(self.err("SETREGS"))
+    }
+
+    /// Resume until the next stop of any kind, delivering `sig` if given.
+    pub fn cont(&self, sig: Option<i32>) -> Result<()> {
+        ptrace::cont(self.tid, signal_arg(sig)).map_err(self.err("CONT"))
+    }
+
+    /// Resume until the next syscall entry or exit (or other stop).
+    pub fn cont_syscall(&self, sig: Option<i32>) -> Result<()> {
+        ptrace::syscall(self.tid, signal_arg(sig)).map_err(self.err("SYSCALL"))
+    }
+
+    pub fn single_step(&self, sig: Option<i32>) -> Result<()> {
+        ptrace::step(self.tid, signal_arg(sig)).map_err(self.err("SINGLESTEP"))
+    }
+
+    /// The raw 128-byte siginfo of the current signal stop.
+    pub fn siginfo(&self) -> Result<libc::siginfo_t> {
+        ptrace::getsiginfo(self.tid).map_err(self.err("GETSIGINFO"))
+    }
+
+    /// The message of the current PTRACE_EVENT stop (new tid, exit status, seccomp data).
+    pub fn event_msg(&self) -> Result<u64> {
+        ptrace::getevent(self.tid)
+            .map(|v| v as u64)
+            .map_err(self.err("GETEVENTMSG"))
+    }
+
+    pub fn kill(&self) {
+        let _ = nix::sys::signal::kill(self.tgid, Signal::SIGKILL);
+    }
+
+    fn mem_file(&mut self) -> Result<&File> {
+        if self.mem.is_none() {
+            let path = format!("/proc/{}/mem", self.tid);
+            let f = File::options()
+                .read(true)
+                .write(true)
+                .open(&path)
+                .map_err(|source| Error::Proc {
+                    tid: self.tid.as_raw(),
+                    source,
+                })?;
+            self.mem = Some(f);
+        }
+        Ok(self.mem.as_ref().expect("just opened"))
+    }
+
+    /// Forget the cached `/proc/pid/mem` (after an exec the old one is stale).
+    pub fn reset_mem(&mut self) {
+        self.mem = None;
+    }
+
+    /// Read `buf.len()` bytes at `addr`; fails if any byte is unreadable.
+    pub fn read_bytes(&mut self, addr: RemotePtr<u8>, buf: &mut [u8]) -> Result<()> {
+        if buf.is_empty() {
+            return Ok(());
+        }
+        let len = buf.len();
+        let remote = [RemoteIoVec {
+            base: addr.addr() as usize,
+            len,
+        }];
+        if let Ok(n) = process_vm_readv(self.tid, &mut [IoSliceMut::new(buf)], &remote) {
+            if n == len {
+                return Ok(());
+            }
+        }
+        // Pages without read permission (or a partial read): /proc/pid/mem reads through them.
+        let tid = self.tid.as_raw();
+        let f = self.mem_file()?;
+        f.read_exact_at(buf, addr.addr())
+            .map_err(|source| Error::Memory {
+                tid,
+                addr: addr.addr(),
+                len,
+                source,
+            })
+    }
+
+    /// Read up to `len` bytes at `addr`, stopping at the first unreadable page.
+    pub fn read_prefix(&mut self, addr: RemotePtr<u8>, len: usize) -> Vec<u8> {
+        let mut buf = vec![0u8; len];
+        if self.read_bytes(addr, &mut buf).is_ok() {
+            return buf;
+        }
+        // Read page by page up to the first failure.
+        let mut done = 0;
+        while done < len {
+            let a = addr.addr() + done as u64;
+            let page_end = ((a / 4096) + 1) * 4096;
+            let chunk = ((page_end - a) as usize).min(len - done);
+            if self
+                .read_bytes(RemotePtr::new(a), &mut buf[done..done + chunk])
+                .is_err()
+            {
+                break;
+            }
+            done += chunk;
+        }
+        buf.truncate(done);
+        buf
+    }
+
+    /// Read several ranges with one process_vm_readv where possible.
+    pub fn read_ranges(&mut self, ranges: &[(u64, usize)]) -> Vec<Vec<u8>> {
+        let mut bufs: Vec<Vec<u8>> = ranges.iter().map(|&(_, l)| vec![0u8; l]).collect();
+        let remote: Vec<RemoteIoVec> = ranges
+            .iter()
+            .map(|&(a, l)| RemoteIoVec {
+                base: a as usize,
+                len: l,
+            })
+            .collect();
+        let total: usize = ranges.iter().map(|r| r.1).sum();
+        let ok = {
+            let mut local: Vec<IoSliceMut> =
+                bufs.iter_mut().map(|b| IoSliceMut::new(b)).collect();
+            // process_vm_readv takes at most IOV_MAX (1024) entries.
+            ranges.len() <= 1024
+                && matches!(process_vm_readv(self.tid, &mut local, &remote), Ok(n) if n == total)
+        };
+        if ok {
+            return bufs;
+        }
+        ranges
+            .iter()
+            .map(|&(a, l)| self.read_prefix(RemotePtr::new(a), l))
+            .collect()
+    }
+
+    pub fn read_u64(&mut self, addr: RemotePtr<u64>) -> Result<u64> {
+        let mut b = [0u8; 8];
+        self.read_bytes(addr.cast(), &mut b)?;
+        Ok(u64::from_le_bytes(b))
+    }
+
+    pub fn read_u32(&mut self, addr: RemotePtr<u32>) -> Result<u32> {
+        let mut b = [0u8; 4];
+        self.read_bytes(addr.cast(), &mut b)?;
+        Ok(u32::from_le_bytes(b))
+    }
+
+    /// Read a NUL-terminated string (without the NUL), at most `max` bytes.
+    pub fn read_cstr(&mut self, addr: RemotePtr<u8>, max: usize) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        let mut a = addr.addr();
+        while out.len() < max {
+            let page_end = ((a / 4096) + 1) * 4096;
+            let chunk = ((page_end - a) as usize).min(max - out.len());
+            let mut buf = vec![0u8; chunk];
+            self.read_bytes(RemotePtr::new(a), &mut buf)?;
+            if let Some(i) = buf.iter().position(|&b| b == 0) {
+                out.extend_from_slice(&buf[..i]);
+                return Ok(out);
+            }
+            out.extend_from_slice(&buf);
+            a += chunk as u64;
+        }
+        Ok(out)
+    }
+
+    /// Write bytes into the tracee, read-only pages included (through /proc/pid/mem).
+    pub fn write_bytes(&mut self, addr: RemotePtr<u8>, data: &[u8]) -> Result<()> {
+        if data.is_empty() {
+            return Ok(());
+        }
+        let tid = self.tid.as_raw();
+        let f = self.mem_file()?;
+        f.write_all_at(data, addr.addr())
+            .map_err(|source| Error::Memory {
+                tid,
+                addr: addr.addr(),
+                len: data.len(),
+                source,
+            })
+    }
+
+    pub fn write_u64(&mut self, addr: RemotePtr<u64>, v: u64) -> Result<()> {
+        self.write_bytes(addr.cast(), &v.to_le_bytes())
+    }
+}
