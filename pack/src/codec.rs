@@ -4,9 +4,7 @@
 //! nothing: every malformed message becomes a lowercase reason string, never a panic.
 
 use crate::model::*;
-use crate::trace_capnp::{
-    cpuid_leaf, event, exit_status, file_ref, header, mem_write, position,
-};
+use crate::trace_capnp::{cpuid_leaf, event, exit_status, file_ref, header, mem_write, position};
 use capnp::message::ReaderOptions;
 
 /// The first bytes of a header file.
@@ -40,14 +38,19 @@ pub(crate) type EncodeResult<T> = std::result::Result<T, String>;
 
 fn len32(n: usize, what: &str) -> EncodeResult<u32> {
     if n > MAX_LIST {
-        return Err(format!("{what} has {n} elements, more than the format allows"));
+        return Err(format!(
+            "{what} has {n} elements, more than the format allows"
+        ));
     }
     Ok(n as u32)
 }
 
 fn data_ok<'a>(d: &'a [u8], what: &str) -> EncodeResult<&'a [u8]> {
     if d.len() > MAX_LIST {
-        return Err(format!("{what} is {} bytes, more than the format allows", d.len()));
+        return Err(format!(
+            "{what} is {} bytes, more than the format allows",
+            d.len()
+        ));
     }
     Ok(d)
 }
@@ -410,7 +413,9 @@ fn decode_exit<E>(r: exit_status::Reader) -> Result<ExitStatus, DecodeError<E>> 
 
 /// A file reference's hash must be 64 lowercase hex digits: it becomes a path in the store.
 pub(crate) fn valid_hash(h: &str) -> bool {
-    h.len() == 64 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    h.len() == 64
+        && h.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 fn decode_file<E>(r: file_ref::Reader) -> Result<FileRef, DecodeError<E>> {
@@ -529,5 +534,8 @@ pub(crate) fn decode_event<E>(
             status: decode_exit(e?)?,
         },
     };
-    Ok(Event { tid: r.get_tid(), kind })
+    Ok(Event {
+        tid: r.get_tid(),
+        kind,
+    })
 }

@@ -54,7 +54,11 @@ pub enum Error {
     StoredFileMissing { hash: String, store: PathBuf },
 
     #[error("stored file {} has length {found}, expected {expected}", path.display())]
-    StoredFileWrongLength { path: PathBuf, found: u64, expected: u64 },
+    StoredFileWrongLength {
+        path: PathBuf,
+        found: u64,
+        expected: u64,
+    },
 
     #[error("file {} changed while it was being stored", path.display())]
     FileChanged { path: PathBuf },

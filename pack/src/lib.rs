@@ -28,7 +28,8 @@ pub use model::*;
 pub use reader::TraceReader;
 pub use store::store_dir_for;
 pub use summary::{
-    human_bytes, summarize, CpuInfo, KindCounts, Summary, SummaryDisplay, SyscallCount, ThreadSummary,
+    human_bytes, summarize, CpuInfo, KindCounts, Summary, SummaryDisplay, SyscallCount,
+    ThreadSummary,
 };
 pub use writer::TraceWriter;
 

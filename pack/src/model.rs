@@ -115,16 +115,25 @@ pub struct SignalEvent {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum EventKind {
     /// The initial exec (or a later execve): the stack the kernel built, auxv patched.
-    Exec { writes: Vec<MemWrite> },
+    Exec {
+        writes: Vec<MemWrite>,
+    },
     Syscall(SyscallEvent),
     /// An rdtsc or rdtscp the recorder emulated; `aux` is set for rdtscp.
-    Rdtsc { value: u64, aux: Option<u32> },
+    Rdtsc {
+        value: u64,
+        aux: Option<u32>,
+    },
     Signal(SignalEvent),
     /// The scheduler switched to this thread; `position` is where the previous thread was
     /// preempted, if it was not at a syscall.
-    Schedule { position: Option<Position> },
+    Schedule {
+        position: Option<Position>,
+    },
     /// The thread (or the whole process, for the last thread) ended.
-    Exit { status: ExitStatus },
+    Exit {
+        status: ExitStatus,
+    },
 }
 
 /// One event of the trace; its number is its index in the event stream.

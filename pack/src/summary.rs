@@ -299,7 +299,11 @@ impl Summary {
             s.events, k.syscall, k.exec, k.rdtsc, k.signal, k.schedule, k.exit
         )?;
         if let Some(e) = &s.read_error {
-            writeln!(f, "warning:   events after {} could not be read: {e}", s.events)?;
+            writeln!(
+                f,
+                "warning:   events after {} could not be read: {e}",
+                s.events
+            )?;
         }
         if !s.syscalls.is_empty() {
             writeln!(f, "syscalls:")?;
@@ -328,12 +332,7 @@ impl Summary {
             human_bytes(s.memory_bytes),
             s.memory_writes
         )?;
-        write!(
-            f,
-            "files:     {} ({})",
-            s.files,
-            human_bytes(s.files_bytes)
-        )?;
+        write!(f, "files:     {} ({})", s.files, human_bytes(s.files_bytes))?;
         if s.files_missing > 0 {
             write!(f, ", {} missing from the store", s.files_missing)?;
         }
