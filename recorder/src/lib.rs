@@ -1,1 +1,9 @@
-//! recorder
+//! Recording: `RecordSession` runs a program under ptrace and writes every input it observes
+//! (syscall results, memory the kernel wrote, rdtsc values, signals) into a trace.
+
+mod error;
+mod session;
+mod syscall;
+
+pub use error::{Error, Result};
+pub use session::{RecordOptions, RecordOutcome, RecordSession, Step};

@@ -1,1 +1,9 @@
-//! replayer
+//! Replay: `ReplaySession` re-executes a recorded program, feeding it the recorded inputs, and
+//! checks at every event that it does what the trace says.
+
+mod error;
+mod mmap;
+mod session;
+
+pub use error::{Error, Result};
+pub use session::{ReplayOptions, ReplayOutcome, ReplaySession, Step};

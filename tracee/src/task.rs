@@ -230,3 +230,57 @@ impl Task {
         self.write_bytes(addr.cast(), &v.to_le_bytes())
     }
 }
+
+impl Task {
+    /// At a seccomp stop of replay's trace-all filter: run syscall `no` with `args` instead of the
+    /// one the thread asked for, and return its result. The thread ends at that syscall's exit stop.
+    pub fn syscall_instead(&self, regs: &Regs, no: i64, args: [u64; 6]) -> Result<i64> {
+        let mut r = *regs;
+        r.set_syscall_no(no);
+        r.set_args(args);
+        self.set_regs(&r)?;
+        self.cont_syscall(None)?;
+        self.expect_syscall_exit()
+    }
+
+    /// At a syscall-exit stop (after `syscall_instead` or an executed syscall): run another
+    /// syscall from the same `syscall` instruction and return its result, ending at its exit stop.
+    /// `regs` are the registers at the original stop (rip just after the syscall instruction).
+    pub fn syscall_again(&self, regs: &Regs, no: i64, args: [u64; 6]) -> Result<i64> {
+        let mut r = *regs;
+        r.set_pc(regs.pc() - 2);
+        r.0.rax = no as u64;
+        r.set_syscall_no(no);
+        r.set_args(args);
+        self.set_regs(&r)?;
+        self.cont(None)?;
+        match crate::stop::wait(Some(self.tid))? {
+            Some((_, crate::Stop::Seccomp)) => {}
+            other => {
+                return Err(Error::Protocol(format!(
+                    "expected a seccomp stop for an injected syscall, got {other:?}"
+                )))
+            }
+        }
+        self.cont_syscall(None)?;
+        self.expect_syscall_exit()
+    }
+
+    fn expect_syscall_exit(&self) -> Result<i64> {
+        match crate::stop::wait(Some(self.tid))? {
+            Some((_, crate::Stop::Syscall)) => Ok(self.regs()?.result()),
+            other => Err(Error::Protocol(format!(
+                "expected a syscall-exit stop, got {other:?}"
+            ))),
+        }
+    }
+
+    /// The raw 128 bytes of the current signal's siginfo.
+    pub fn siginfo_bytes(&self) -> Result<[u8; 128]> {
+        let info = self.siginfo()?;
+        // SAFETY: siginfo_t is a plain 128-byte C struct; viewing it as bytes reads initialised
+        // memory of exactly its size.
+        let bytes: [u8; 128] = unsafe { std::mem::transmute_copy(&info) };
+        Ok(bytes)
+    }
+}

@@ -1,0 +1,132 @@
+//! Argument parsing and the subcommands.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use pack::ExitStatus;
+
+use crate::exit::Error;
+use crate::{info, paths};
+
+/// Record programs and tests, catch flaky failures, replay them exactly.
+#[derive(Parser, Debug)]
+#[command(name = "cargo record-test", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Record one run of a program; exits with the program's status.
+    Record {
+        /// The trace directory to create (default: target/record-test/NAME-N.trace).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// The program and its arguments.
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        command: Vec<OsString>,
+    },
+    /// Replay a trace; exits with the recorded status.
+    Replay {
+        /// Run to the end without a debugger (the only mode so far).
+        #[arg(short = 'a', long = "autopilot")]
+        autopilot: bool,
+        /// The trace (default: the latest one recorded here).
+        trace: Option<PathBuf>,
+    },
+    /// Show what a trace holds.
+    Info {
+        /// The trace (default: the latest one recorded here).
+        trace: Option<PathBuf>,
+    },
+}
+
+pub fn run(args: Vec<OsString>) -> Result<ExitCode, Error> {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { crate::exit::BAD_INPUT } else { 0 };
+            let _ = e.print();
+            return Ok(ExitCode::from(code));
+        }
+    };
+    match cli.command {
+        Command::Record { output, command } => record(output, command),
+        Command::Replay { autopilot, trace } => {
+            if !autopilot {
+                return Err(Error::Usage(
+                    "replay needs -a (autopilot); the gdb server comes later".into(),
+                ));
+            }
+            replay(trace.unwrap_or_else(paths::latest))
+        }
+        Command::Info { trace } => {
+            info::run(&trace.unwrap_or_else(paths::latest))?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn record(output: Option<PathBuf>, mut command: Vec<OsString>) -> Result<ExitCode, Error> {
+    let program = command.remove(0);
+    let pname = program.to_string_lossy().into_owned();
+    let default_place = output.is_none();
+    let output = output.unwrap_or_else(|| paths::new_trace_path(&pname));
+    if default_place {
+        if let Some(parent) = output.parent() {
+            let _ = std::fs::create_dir_all(parent);
+        }
+    }
+    let err = |source| Error::Record {
+        program: pname.clone(),
+        source,
+    };
+    let session = recorder::RecordSession::start(recorder::RecordOptions {
+        program,
+        args: command,
+        output: output.clone(),
+    })
+    .map_err(err)?;
+    let outcome = session.run();
+    if default_place {
+        paths::set_latest(&output);
+        eprintln!("record-test: trace saved to {}", output.display());
+    }
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(recorder::Error::Other(m)) if m.starts_with("recording interrupted") => {
+            return Err(Error::Interrupted {
+                program: pname,
+                trace: output.display().to_string(),
+            })
+        }
+        Err(e) => return Err(err(e)),
+    };
+    Ok(exit_like(outcome.exit))
+}
+
+fn replay(trace: PathBuf) -> Result<ExitCode, Error> {
+    let err = |source| Error::Replay {
+        trace: trace.display().to_string(),
+        source,
+    };
+    let session = replayer::ReplaySession::start(replayer::ReplayOptions {
+        trace: trace.clone(),
+        echo: true,
+    })
+    .map_err(err)?;
+    let outcome = session.run().map_err(err)?;
+    Ok(exit_like(Some(outcome.exit)))
+}
+
+/// Exit the way the program did: its code, or death by its signal.
+fn exit_like(status: Option<ExitStatus>) -> ExitCode {
+    match status {
+        Some(ExitStatus::Exited(code)) => ExitCode::from(code as u8),
+        Some(ExitStatus::Signaled { signal, .. }) => tracee::interrupt::die_of_signal(signal),
+        None => ExitCode::from(crate::exit::INTERNAL),
+    }
+}

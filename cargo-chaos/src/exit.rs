@@ -1,0 +1,87 @@
+//! Errors as the user sees them, and the documented exit codes.
+//!
+//! | code | meaning |
+//! |---|---|
+//! | the program's | `record` and `replay` exit with the recorded program's status (or die of its signal) |
+//! | 1 | internal error (a bug: please report it) |
+//! | 2 | bad usage or bad input: missing program, missing or corrupt trace |
+//! | 3 | replay diverged from the trace |
+//! | 4 | the program did something the recorder cannot record (unsupported syscall) |
+//! | 130 | interrupted (Ctrl-C); the trace is kept, marked incomplete |
+
+use std::error::Error as _;
+use std::process::ExitCode;
+
+pub const INTERNAL: u8 = 1;
+pub const BAD_INPUT: u8 = 2;
+pub const DIVERGED: u8 = 3;
+pub const UNSUPPORTED: u8 = 4;
+pub const INTERRUPTED: u8 = 130;
+
+/// An error of the command line, with the exit code it maps to.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Usage(String),
+    #[error("cannot record {program}")]
+    Record {
+        program: String,
+        #[source]
+        source: recorder::Error,
+    },
+    #[error("cannot replay {trace}")]
+    Replay {
+        trace: String,
+        #[source]
+        source: replayer::Error,
+    },
+    #[error("cannot read trace {trace}")]
+    Trace {
+        trace: String,
+        #[source]
+        source: pack::Error,
+    },
+    #[error("recording of {program} was interrupted; the incomplete trace is at {trace}")]
+    Interrupted { program: String, trace: String },
+}
+
+impl Error {
+    pub fn exit_code(&self) -> ExitCode {
+        ExitCode::from(match self {
+            Error::Usage(_) | Error::Trace { .. } => BAD_INPUT,
+            Error::Record { source, .. } => {
+                if source.is_unsupported() {
+                    UNSUPPORTED
+                } else if matches!(source, recorder::Error::Tracee(tracee::Error::Spawn { .. })) {
+                    BAD_INPUT
+                } else {
+                    INTERNAL
+                }
+            }
+            Error::Replay { source, .. } => match source {
+                replayer::Error::Diverged { .. } => DIVERGED,
+                replayer::Error::Trace(_) | replayer::Error::Unreplayable(_) => BAD_INPUT,
+                replayer::Error::Tracee(tracee::Error::Spawn { .. }) => BAD_INPUT,
+                _ => INTERNAL,
+            },
+            Error::Interrupted { .. } => INTERRUPTED,
+        })
+    }
+}
+
+/// Print `error: ...` and its causes, one per line, in lowercase style.
+pub fn report(e: &Error) {
+    let mut msg = format!("error: {e}");
+    let mut cause = e.source();
+    let mut last = e.to_string();
+    while let Some(c) = cause {
+        let s = c.to_string();
+        // Transparent wrappers repeat their inner message; print each text once.
+        if s != last && !s.is_empty() {
+            msg.push_str(&format!("\ncaused by: {s}"));
+        }
+        last = s;
+        cause = c.source();
+    }
+    eprintln!("{msg}");
+}
