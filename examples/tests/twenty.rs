@@ -14,7 +14,10 @@ fn fib(n: u64) -> u64 {
 }
 
 fn is_prime(n: u64) -> bool {
-    n >= 2 && (2..).take_while(|d| d * d <= n).all(|d| n % d != 0)
+    n >= 2
+        && (2..)
+            .take_while(|d| d * d <= n)
+            .all(|d| !n.is_multiple_of(d))
 }
 
 #[test]
@@ -36,7 +39,11 @@ fn primes_below_1000() {
 
 #[test]
 fn string_ops() {
-    let s = "record and replay".split(' ').rev().collect::<Vec<_>>().join(" ");
+    let s = "record and replay"
+        .split(' ')
+        .rev()
+        .collect::<Vec<_>>()
+        .join(" ");
     assert_eq!(s, "replay and record");
     assert_eq!(s.to_uppercase(), "REPLAY AND RECORD");
 }
@@ -76,7 +83,7 @@ fn option_and_result() {
 
 #[test]
 fn formatting() {
-    assert_eq!(format!("{:08.3}", 3.14159), "0003.142");
+    assert_eq!(format!("{:08.3}", 1.23456), "0001.235");
     assert_eq!(format!("{:#x}", 255), "0xff");
     assert_eq!(format!("{:>5}|", "ab"), "   ab|");
 }

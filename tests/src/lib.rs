@@ -221,14 +221,14 @@ pub fn run_with_timeout(
     if leftover {
         let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
     }
-    let grab = |rx: mpsc::Receiver<std::io::Result<Vec<u8>>>, what: &str| {
-        match rx.recv_timeout(Duration::from_secs(10)) {
-            Ok(Ok(bytes)) => Ok(bytes),
-            Ok(Err(e)) => Err(format!("cannot read {what} of `{command}`: {e}")),
-            Err(_) => Err(format!(
-                "{what} of `{command}` still open 10 s after it exited: a leftover process holds it"
-            )),
-        }
+    let grab = |rx: mpsc::Receiver<std::io::Result<Vec<u8>>>, what: &str| match rx
+        .recv_timeout(Duration::from_secs(10))
+    {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(e)) => Err(format!("cannot read {what} of `{command}`: {e}")),
+        Err(_) => Err(format!(
+            "{what} of `{command}` still open 10 s after it exited: a leftover process holds it"
+        )),
     };
     let stdout = grab(stdout, "stdout")?;
     let stderr = grab(stderr, "stderr")?;
@@ -454,7 +454,7 @@ pub fn locate_target() -> Result<(PathBuf, Option<String>, PathBuf, String), Str
     let deps = exe
         .parent()
         .ok_or_else(|| format!("{} has no parent directory", exe.display()))?;
-    if deps.file_name().is_none_or(|n| n != "deps") {
+    if deps.file_name() != Some(std::ffi::OsStr::new("deps")) {
         return Err(format!(
             "{} is not in a cargo `deps` directory: run it through cargo",
             exe.display()
@@ -493,7 +493,11 @@ pub fn locate_target() -> Result<(PathBuf, Option<String>, PathBuf, String), Str
 
 /// Build `cargo-record-test`, the example binaries and the examples' libtest targets in the
 /// profile and target dir of the running test binary, with `$CARGO` (or `cargo`).
+///
+/// With `CRT_BIN=PATH` in the environment, that binary is the one under test and only the examples
+/// are built (to test a release build, or another build of the tool).
 pub fn build_binaries() -> Result<Binaries, String> {
+    let override_bin = std::env::var_os("CRT_BIN").map(PathBuf::from);
     let (target_dir, triple, profile_dir, profile) = locate_target()?;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -504,11 +508,14 @@ pub fn build_binaries() -> Result<Binaries, String> {
     cmd.args(["build", "--message-format=json-render-diagnostics"])
         .arg("--manifest-path")
         .arg(&manifest)
-        .args(["-p", "cargo-chaos", "-p", "examples", "--bins", "--test", "twenty"])
+        .args(["-p", "examples", "--bins", "--test", "twenty"])
         .arg("--profile")
         .arg(&profile)
         .arg("--target-dir")
         .arg(&target_dir);
+    if override_bin.is_none() {
+        cmd.args(["-p", "cargo-chaos"]);
+    }
     if let Some(t) = &triple {
         cmd.arg("--target").arg(t);
     }
@@ -533,10 +540,12 @@ pub fn build_binaries() -> Result<Binaries, String> {
         };
         executables.insert(name, PathBuf::from(exe));
     }
-    let crt = executables
-        .get("cargo-record-test")
-        .cloned()
-        .unwrap_or_else(|| profile_dir.join("cargo-record-test"));
+    let crt = override_bin.unwrap_or_else(|| {
+        executables
+            .get("cargo-record-test")
+            .cloned()
+            .unwrap_or_else(|| profile_dir.join("cargo-record-test"))
+    });
     if !crt.exists() {
         return Err(format!("{} was not built", crt.display()));
     }
@@ -612,7 +621,10 @@ mod unit {
             json_string_after(&line[i..], "\"name\":").as_deref(),
             Some("hello")
         );
-        assert_eq!(json_string_after(r#""executable":null"#, "\"executable\":"), None);
+        assert_eq!(
+            json_string_after(r#""executable":null"#, "\"executable\":"),
+            None
+        );
     }
 
     fn output(status: Status, stderr: &str) -> Output {
@@ -627,7 +639,10 @@ mod unit {
 
     #[test]
     fn clean_errors() {
-        let ok = output(Status::Code(2), "error: cannot read trace x: no such file\n");
+        let ok = output(
+            Status::Code(2),
+            "error: cannot read trace x: no such file\n",
+        );
         check_clean_error(&ok, 2, true).expect("clean");
         let caused = output(
             Status::Code(2),
@@ -661,8 +676,8 @@ mod unit {
     fn runs_and_captures() {
         let mut cmd = Command::new("sh");
         cmd.args(["-c", "cat; echo err >&2; exit 3"]);
-        let out = run_with_timeout(&mut cmd, Input::Bytes(b"in"), Duration::from_secs(30))
-            .expect("runs");
+        let out =
+            run_with_timeout(&mut cmd, Input::Bytes(b"in"), Duration::from_secs(30)).expect("runs");
         assert_eq!(out.stdout, b"in");
         assert_eq!(out.stderr, b"err\n");
         assert_eq!(out.status, Status::Code(3));

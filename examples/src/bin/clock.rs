@@ -16,7 +16,11 @@ fn main() {
         .duration_since(UNIX_EPOCH)
         .expect("time after the epoch");
     println!("system time: {}.{:09}", wall.as_secs(), wall.subsec_nanos());
-    println!("system time again: {}.{:09}", wall2.as_secs(), wall2.subsec_nanos());
+    println!(
+        "system time again: {}.{:09}",
+        wall2.as_secs(),
+        wall2.subsec_nanos()
+    );
     println!("instant readings (ns since first): {readings:?}");
     println!("monotonic: {}", readings.windows(2).all(|w| w[0] <= w[1]));
     // Derived values: a day number and a "random" bucket from the nanoseconds.

@@ -42,7 +42,11 @@ fn main() {
         .expect("mtime")
         .duration_since(UNIX_EPOCH)
         .expect("mtime after the epoch");
-    println!("mtime {}.{:09}", modified.as_secs(), modified.subsec_nanos());
+    println!(
+        "mtime {}.{:09}",
+        modified.as_secs(),
+        modified.subsec_nanos()
+    );
 
     fs::write(dir.join("other.bin"), [0u8, 1, 2, 3, 255]).expect("write other");
     fs::create_dir(dir.join("sub")).expect("mkdir sub");

@@ -10,7 +10,11 @@ fn main() {
         .spawn(|| {
             let v: Vec<u32> = (0..3).collect();
             let idx = v.len() + 2;
-            assert!(idx < v.len(), "index {idx} out of range for {} items", v.len());
+            assert!(
+                idx < v.len(),
+                "index {idx} out of range for {} items",
+                v.len()
+            );
         })
         .expect("spawn");
     match handle.join() {

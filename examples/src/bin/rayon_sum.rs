@@ -3,7 +3,10 @@
 use rayon::prelude::*;
 
 fn main() {
-    let sum: u64 = (1..=2_000_000u64).into_par_iter().map(|x| x * x % 1009).sum();
+    let sum: u64 = (1..=2_000_000u64)
+        .into_par_iter()
+        .map(|x| x * x % 1009)
+        .sum();
     println!("sum of squares mod 1009 = {sum}");
     let mut v: Vec<u64> = (0..200_000u64).map(|x| (x * 7919) % 100_003).collect();
     v.par_sort_unstable();

@@ -51,10 +51,7 @@ fn main() {
 
     let mut results: Vec<(u64, u64)> = rx.iter().collect();
     results.sort_unstable();
-    let leaders: u64 = handles
-        .into_iter()
-        .map(|h| h.join().expect("join"))
-        .sum();
+    let leaders: u64 = handles.into_iter().map(|h| h.join().expect("join")).sum();
 
     // thread::scope: borrow a local slice from 8 scoped threads.
     let data: Vec<u64> = (1..=8000).collect();
@@ -63,7 +60,9 @@ fn main() {
             .chunks(1000)
             .map(|chunk| s.spawn(move || chunk.iter().map(|x| x * x).sum::<u64>()))
             .collect();
-        hs.into_iter().map(|h| h.join().expect("scoped join")).collect()
+        hs.into_iter()
+            .map(|h| h.join().expect("scoped join"))
+            .collect()
     });
 
     println!("counter = {}", *counter.lock().expect("counter"));

@@ -55,7 +55,10 @@ fn main() {
         println!("messages = {got:?}");
         let start = tokio::time::Instant::now();
         tokio::time::sleep(Duration::from_millis(50)).await;
-        println!("slept >= 50ms: {}", start.elapsed() >= Duration::from_millis(50));
+        println!(
+            "slept >= 50ms: {}",
+            start.elapsed() >= Duration::from_millis(50)
+        );
         let back = echo_roundtrip().await.expect("echo");
         println!("echo = {}", String::from_utf8_lossy(&back));
     });

@@ -1,0 +1,766 @@
+//! End-to-end tests: record real programs with `cargo-record-test record`, replay each trace with
+//! `cargo-record-test replay -a`, and require identical stdout bytes, stderr bytes and exit status
+//! (code or signal), plus per-case checks. Also the bad-input cases: missing or non-executable
+//! programs, missing, truncated and corrupted traces must give a clean one-line error, never a
+//! panic or a hang.
+//!
+//! One trial per program, from the tables below. Before the first trial runs, the harness builds
+//! `cargo-record-test` and the `examples` binaries in the profile of this test binary.
+//!
+//! Environment:
+//! * `CRT_THREADS=1`: run the multi-threaded cases (issue 3); otherwise they are ignored (run them
+//!   anyway with `--include-ignored`). Each records and replays `CRT_ITERATIONS` times (10).
+//! * `CRT_TIMEOUT_SECS`: the limit for one record or one replay (120); past it the process group
+//!   is killed and the trial fails.
+//! * `CRT_BIN=PATH`: test that binary instead of building `cargo-record-test` (the examples are
+//!   still built).
+//! * `CRT_KEEP_TEMP=1`: keep every temp dir (a failed trial always keeps its own and says where).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use libtest_mimic::{Arguments, Failed, Trial};
+use tests::{
+    build_binaries, check_clean_error, compare_runs, disable_core_dumps, env_flag, env_number,
+    has_panic_text, run_with_timeout, Binaries, Input, Output, Status, TempDir, EXIT_BAD_INPUT,
+    EXIT_DIVERGED, EXIT_UNSUPPORTED_SYSCALL,
+};
+
+/// The program a case runs.
+#[derive(Clone, Copy, Debug)]
+enum Prog {
+    /// `examples/src/bin/NAME.rs`.
+    Example(&'static str),
+    /// A libtest target of the `examples` package (`examples/tests/NAME.rs`).
+    TestTarget(&'static str),
+    /// A program found on `PATH` (the recorder looks it up).
+    System(&'static str),
+}
+
+/// What a case gives the program on stdin at record time (replay always gets `/dev/null`).
+#[derive(Clone, Copy, Debug)]
+enum Stdin {
+    Null,
+    /// This many deterministic pseudo-random bytes through a pipe.
+    Generated(usize),
+}
+
+/// Preparation a case needs.
+#[derive(Clone, Copy, Debug)]
+enum Setup {
+    None,
+    /// Write a file of this many bytes in the temp dir, append its path to the arguments, check
+    /// that the recorded stdout is exactly its content, and delete it before the replay.
+    CatFile(usize),
+}
+
+/// A record-then-replay case.
+#[derive(Clone, Copy, Debug)]
+struct Case {
+    name: &'static str,
+    prog: Prog,
+    args: &'static [&'static str],
+    stdin: Stdin,
+    setup: Setup,
+    /// The status the recording must end with (and therefore the replay).
+    status: Option<Status>,
+    /// Text the recorded stdout must contain.
+    stdout_has: &'static [&'static str],
+    /// Text the recorded stderr must contain.
+    stderr_has: &'static [&'static str],
+    /// The program is deterministic: a native run's stdout and status equal the recording's.
+    native_same: bool,
+    /// The replay must take less wall time than this.
+    replay_under: Option<Duration>,
+    /// The program's own stderr shows a panic (so panic text there is no tool panic).
+    program_panics: bool,
+    /// Multi-threaded (issue 3): ignored unless `CRT_THREADS=1`, recorded `CRT_ITERATIONS` times.
+    needs_threads: bool,
+}
+
+const BASE: Case = Case {
+    name: "",
+    prog: Prog::Example("hello"),
+    args: &[],
+    stdin: Stdin::Null,
+    setup: Setup::None,
+    status: Some(Status::Code(0)),
+    stdout_has: &[],
+    stderr_has: &[],
+    native_same: false,
+    replay_under: None,
+    program_panics: false,
+    needs_threads: false,
+};
+
+const SIGSEGV: i32 = 11;
+const SIGABRT: i32 = 6;
+const STDIN_LEN: usize = 200_000;
+
+/// Issue 2 (one thread) and issue 3 (threads, `needs_threads`): record, replay, compare.
+const CASES: &[Case] = &[
+    // --- issue 2: real programs ---
+    Case {
+        name: "ls_la_usr_bin",
+        prog: Prog::System("ls"),
+        args: &["-la", "/usr/bin"],
+        stdout_has: &["total "],
+        ..BASE
+    },
+    Case {
+        name: "cat_deleted_file",
+        prog: Prog::System("cat"),
+        setup: Setup::CatFile(300_000),
+        ..BASE
+    },
+    Case {
+        name: "date_ns",
+        prog: Prog::System("date"),
+        args: &["+%s%N"],
+        ..BASE
+    },
+    Case {
+        name: "python3_time_random_urandom",
+        prog: Prog::System("python3"),
+        args: &[
+            "-c",
+            "import time,random,os; print(time.time(), random.random(), os.urandom(8).hex())",
+        ],
+        ..BASE
+    },
+    Case {
+        name: "python3_segv",
+        prog: Prog::System("python3"),
+        args: &["-c", "import ctypes; ctypes.string_at(0)"],
+        status: Some(Status::Signal(SIGSEGV)),
+        ..BASE
+    },
+    // --- issue 2: examples ---
+    Case {
+        name: "hello",
+        prog: Prog::Example("hello"),
+        stdout_has: &["hello\n"],
+        native_same: true,
+        ..BASE
+    },
+    Case {
+        name: "sleep2",
+        prog: Prog::Example("sleep2"),
+        stdout_has: &["before sleep\n", "slept at least 2 s: true\n"],
+        replay_under: Some(Duration::from_millis(500)),
+        ..BASE
+    },
+    Case {
+        name: "read_stdin",
+        prog: Prog::Example("read_stdin"),
+        stdin: Stdin::Generated(STDIN_LEN),
+        stdout_has: &["read 200000 bytes\n"],
+        native_same: true,
+        ..BASE
+    },
+    Case {
+        name: "exit42",
+        prog: Prog::Example("exit42"),
+        status: Some(Status::Code(42)),
+        stdout_has: &["exiting with 42\n"],
+        stderr_has: &["this goes to stderr\n"],
+        native_same: true,
+        ..BASE
+    },
+    Case {
+        name: "segv",
+        prog: Prog::Example("segv"),
+        status: Some(Status::Signal(SIGSEGV)),
+        stdout_has: &["about to die of SIGSEGV\n"],
+        native_same: true,
+        ..BASE
+    },
+    Case {
+        name: "stack_overflow",
+        prog: Prog::Example("stack_overflow"),
+        status: Some(Status::Signal(SIGABRT)),
+        stderr_has: &["has overflowed its stack"],
+        native_same: true,
+        ..BASE
+    },
+    Case {
+        name: "abort",
+        prog: Prog::Example("abort"),
+        status: Some(Status::Signal(SIGABRT)),
+        stdout_has: &["about to abort\n"],
+        native_same: true,
+        ..BASE
+    },
+    Case {
+        name: "clock",
+        prog: Prog::Example("clock"),
+        stdout_has: &["monotonic: true\n"],
+        ..BASE
+    },
+    Case {
+        name: "files",
+        prog: Prog::Example("files"),
+        stdout_has: &[
+            "renamed exists: true\n",
+            "dir exists after removal: false\n",
+        ],
+        ..BASE
+    },
+    // --- issue 3: threads, child processes, signals, libtest ---
+    Case {
+        name: "threads8",
+        prog: Prog::Example("threads8"),
+        stdout_has: &["barrier leaders = 1\n"],
+        native_same: true,
+        needs_threads: true,
+        ..BASE
+    },
+    Case {
+        name: "spin_flag",
+        prog: Prog::Example("spin_flag"),
+        native_same: true,
+        needs_threads: true,
+        ..BASE
+    },
+    Case {
+        name: "command_sh",
+        prog: Prog::Example("command"),
+        stdout_has: &["child stdout: hi\nbye\n"],
+        native_same: true,
+        needs_threads: true,
+        ..BASE
+    },
+    Case {
+        name: "tokio_mt",
+        prog: Prog::Example("tokio_mt"),
+        stdout_has: &["echo = ping over tcp\n"],
+        native_same: true,
+        needs_threads: true,
+        ..BASE
+    },
+    Case {
+        name: "rayon_sum",
+        prog: Prog::Example("rayon_sum"),
+        native_same: true,
+        needs_threads: true,
+        ..BASE
+    },
+    Case {
+        name: "tids",
+        prog: Prog::Example("tids"),
+        stdout_has: &["named-3 tid "],
+        needs_threads: true,
+        ..BASE
+    },
+    Case {
+        name: "sigalrm",
+        prog: Prog::Example("sigalrm"),
+        stdout_has: &["periodic timer: 5 SIGALRM handled\n"],
+        native_same: true,
+        needs_threads: true,
+        ..BASE
+    },
+    Case {
+        name: "panics",
+        prog: Prog::Example("panics"),
+        status: Some(Status::Code(101)),
+        stderr_has: &["panicked at"],
+        native_same: true,
+        program_panics: true,
+        needs_threads: true,
+        ..BASE
+    },
+    Case {
+        name: "libtest_twenty_threads4",
+        prog: Prog::TestTarget("twenty"),
+        args: &["--test-threads=4"],
+        stdout_has: &["test result: ok. 20 passed; 0 failed; 1 ignored"],
+        // `with_panic_caught` panics inside catch_unwind; libtest captures its message.
+        program_panics: true,
+        needs_threads: true,
+        ..BASE
+    },
+    Case {
+        name: "libtest_twenty_exact",
+        prog: Prog::TestTarget("twenty"),
+        args: &["--exact", "mutex_counter"],
+        stdout_has: &["test mutex_counter ... ok\n", "1 passed; 0 failed"],
+        needs_threads: true,
+        ..BASE
+    },
+    Case {
+        name: "libtest_twenty_failing_test",
+        prog: Prog::TestTarget("twenty"),
+        args: &["--ignored", "--exact", "panics_on_purpose"],
+        status: Some(Status::Code(101)),
+        stdout_has: &["test panics_on_purpose ... FAILED\n"],
+        program_panics: true,
+        needs_threads: true,
+        ..BASE
+    },
+];
+
+/// Bad input: each must end in a clean error (exit 2, one `error:` line, no panic, no hang).
+#[derive(Clone, Copy, Debug)]
+enum Bad {
+    /// `record -- /nonexistent/...`.
+    MissingProgramPath,
+    /// `record -- no-such-program-...` (not on PATH).
+    MissingProgramName,
+    /// `record -- FILE` where FILE has no execute permission.
+    NotExecutable,
+    /// `record --output X` with no program: a usage error.
+    NoProgram,
+    /// `replay -a` and `info` of a trace that does not exist.
+    MissingTrace,
+    /// `replay -a` and `info` of a copy of a good trace whose `events` is cut to half.
+    TruncatedEvents,
+    /// `replay -a` and `info` of copies of a good trace whose `header` is damaged in several ways.
+    CorruptHeader,
+    /// `info` of a good trace: exit 0 and the program's name (not bad input, but it needs none).
+    InfoGood,
+}
+
+const BAD: &[(&str, Bad)] = &[
+    ("record_missing_program_path", Bad::MissingProgramPath),
+    ("record_missing_program_name", Bad::MissingProgramName),
+    ("record_not_executable", Bad::NotExecutable),
+    ("record_no_program", Bad::NoProgram),
+    ("missing_trace", Bad::MissingTrace),
+    ("truncated_events", Bad::TruncatedEvents),
+    ("corrupt_header", Bad::CorruptHeader),
+    ("info_good_trace", Bad::InfoGood),
+];
+
+static BINARIES: OnceLock<Result<Binaries, String>> = OnceLock::new();
+
+/// The binaries under test, built once by the first trial that needs them.
+fn binaries() -> Result<&'static Binaries, Failed> {
+    BINARIES
+        .get_or_init(build_binaries)
+        .as_ref()
+        .map_err(|e| Failed::from(e.as_str()))
+}
+
+fn timeout() -> Duration {
+    Duration::from_secs(env_number("CRT_TIMEOUT_SECS", 120))
+}
+
+fn bad_timeout() -> Duration {
+    Duration::from_secs(env_number("CRT_TIMEOUT_SECS", 30).min(30))
+}
+
+/// Deterministic bytes (xorshift), with a newline now and then so line counts mean something.
+fn generated(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|i| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            if i % 61 == 60 {
+                b'\n'
+            } else {
+                b' ' + (x % 95) as u8
+            }
+        })
+        .collect()
+}
+
+fn crt(bins: &Binaries, dir: &Path) -> Command {
+    let mut c = Command::new(&bins.crt);
+    c.current_dir(dir);
+    c
+}
+
+fn program_path(bins: &Binaries, prog: Prog) -> PathBuf {
+    match prog {
+        Prog::Example(name) | Prog::TestTarget(name) => bins.example(name),
+        Prog::System(name) => PathBuf::from(name),
+    }
+}
+
+/// `record --output DIR/NAME.trace -- PROGRAM ARGS`.
+fn record(
+    bins: &Binaries,
+    dir: &Path,
+    trace: &Path,
+    program: &Path,
+    args: &[String],
+    input: Input<'_>,
+    limit: Duration,
+) -> Result<Output, String> {
+    let mut c = crt(bins, dir);
+    c.arg("record")
+        .arg("--output")
+        .arg(trace)
+        .arg("--")
+        .arg(program)
+        .args(args);
+    run_with_timeout(&mut c, input, limit)
+}
+
+fn replay(bins: &Binaries, dir: &Path, trace: &Path, limit: Duration) -> Result<Output, String> {
+    let mut c = crt(bins, dir);
+    c.arg("replay").arg("-a").arg(trace);
+    run_with_timeout(&mut c, Input::Null, limit)
+}
+
+fn info(bins: &Binaries, dir: &Path, trace: &Path, limit: Duration) -> Result<Output, String> {
+    let mut c = crt(bins, dir);
+    c.arg("info").arg(trace);
+    run_with_timeout(&mut c, Input::Null, limit)
+}
+
+/// Explain the tool's own failure codes, when a record or replay ended with one unexpectedly.
+fn tool_failure(what: &str, out: &Output, expected: Option<Status>) -> Option<String> {
+    let code = match out.status {
+        Status::Code(c) if Some(out.status) != expected => c,
+        _ => return None,
+    };
+    let last = out
+        .stderr_str()
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("error"))
+        .unwrap_or_default()
+        .to_string();
+    match code {
+        EXIT_DIVERGED if what == "replay" => Some(format!("replay diverged: {last}")),
+        EXIT_UNSUPPORTED_SYSCALL if what == "record" => {
+            Some(format!("recording hit an unsupported syscall: {last}"))
+        }
+        EXIT_BAD_INPUT => Some(format!("{what} refused its input: {last}")),
+        _ => None,
+    }
+}
+
+fn check_contains(what: &str, haystack: &[u8], needles: &[&str]) -> Result<(), String> {
+    let text = String::from_utf8_lossy(haystack);
+    match needles.iter().find(|n| !text.contains(**n)) {
+        None => Ok(()),
+        Some(n) => Err(format!("{what} lacks {n:?}")),
+    }
+}
+
+/// One record + replay of `case` in `dir`, iteration `i`.
+fn round_trip(bins: &Binaries, case: &Case, dir: &Path, i: u64) -> Result<(), String> {
+    let program = program_path(bins, case.prog);
+    let mut args: Vec<String> = case.args.iter().map(|s| s.to_string()).collect();
+    let mut cat_file = None;
+    if let Setup::CatFile(len) = case.setup {
+        let path = dir.join(format!("input-{i}.txt"));
+        let content = generated(len, 0x5eed + i);
+        std::fs::write(&path, &content)
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        args.push(path.to_string_lossy().into_owned());
+        cat_file = Some((path, content));
+    }
+    let stdin_bytes = match case.stdin {
+        Stdin::Null => None,
+        Stdin::Generated(len) => Some(generated(len, 42)),
+    };
+    let input = stdin_bytes.as_deref().map_or(Input::Null, Input::Bytes);
+    let trace = dir.join(format!("{}-{i}.trace", case.name));
+    let limit = timeout();
+
+    // A native run first, for the deterministic programs.
+    let native = if case.native_same {
+        let mut c = Command::new(&program);
+        c.args(&args).current_dir(dir);
+        Some(run_with_timeout(&mut c, input, limit)?)
+    } else {
+        None
+    };
+
+    let rec = record(bins, dir, &trace, &program, &args, input, limit)?;
+    let ctx = |msg: String| format!("{msg}\nrecord: {}", rec.describe());
+    if let Some(why) = tool_failure("record", &rec, case.status) {
+        return Err(ctx(why));
+    }
+    if let Some(expected) = case.status {
+        if rec.status != expected {
+            return Err(ctx(format!(
+                "record ended with {}, expected {expected}",
+                rec.status
+            )));
+        }
+    }
+    if !case.program_panics && has_panic_text(&rec.stderr) {
+        return Err(ctx("record's stderr shows a panic".into()));
+    }
+    check_contains("record's stdout", &rec.stdout, case.stdout_has).map_err(&ctx)?;
+    check_contains("record's stderr", &rec.stderr, case.stderr_has).map_err(&ctx)?;
+    if !trace.is_dir() {
+        return Err(ctx(format!(
+            "record did not create the trace directory {}",
+            trace.display()
+        )));
+    }
+    if let Some((path, content)) = &cat_file {
+        if rec.stdout != *content {
+            return Err(ctx(format!(
+                "cat's recorded stdout is not the file's content: {}",
+                tests::first_difference(&rec.stdout, content).unwrap_or_default()
+            )));
+        }
+        std::fs::remove_file(path).map_err(|e| format!("cannot delete {}: {e}", path.display()))?;
+    }
+    if let Some(native) = &native {
+        if native.status != rec.status || native.stdout != rec.stdout {
+            return Err(format!(
+                "a native run and the recording differ (the program is deterministic):\n{}",
+                compare_runs("native", native, "record", &rec)
+                    .err()
+                    .unwrap_or_default()
+            ));
+        }
+    }
+
+    let rep = replay(bins, dir, &trace, limit)?;
+    if let Some(why) = tool_failure("replay", &rep, case.status) {
+        return Err(format!("{why}\nreplay: {}", rep.describe()));
+    }
+    compare_runs("record", &rec, "replay", &rep)?;
+    if let Some(max) = case.replay_under {
+        if rep.elapsed >= max {
+            return Err(format!(
+                "replay took {:.3} s, must take under {:.3} s (record took {:.3} s)",
+                rep.elapsed.as_secs_f64(),
+                max.as_secs_f64(),
+                rec.elapsed.as_secs_f64()
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn run_case(case: &Case) -> Result<(), Failed> {
+    let bins = binaries()?;
+    let mut tmp = TempDir::new(case.name).map_err(|e| format!("cannot make a temp dir: {e}"))?;
+    let iterations = if case.needs_threads {
+        env_number("CRT_ITERATIONS", 10).max(1)
+    } else {
+        1
+    };
+    for i in 0..iterations {
+        if let Err(e) = round_trip(bins, case, tmp.path(), i) {
+            tmp.keep();
+            let run = if iterations > 1 {
+                format!(" (run {} of {iterations})", i + 1)
+            } else {
+                String::new()
+            };
+            return Err(format!(
+                "{e}\n\n{}{run}: traces kept in {}",
+                case.name,
+                tmp.path().display()
+            )
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// Record `hello` into `dir/good.trace`, which must succeed.
+fn good_trace(bins: &Binaries, dir: &Path) -> Result<PathBuf, String> {
+    let trace = dir.join("good.trace");
+    let rec = record(
+        bins,
+        dir,
+        &trace,
+        &bins.example("hello"),
+        &[],
+        Input::Null,
+        timeout(),
+    )?;
+    if rec.status != Status::Code(0) || rec.stdout != b"hello\n" {
+        return Err(format!("recording hello failed\n{}", rec.describe()));
+    }
+    if !trace.is_dir() {
+        return Err(format!("record did not create {}", trace.display()));
+    }
+    Ok(trace)
+}
+
+fn copy_dir(from: &Path, to: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(to).map_err(|e| format!("cannot create {}: {e}", to.display()))?;
+    let entries =
+        std::fs::read_dir(from).map_err(|e| format!("cannot list {}: {e}", from.display()))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| format!("cannot list {}: {e}", from.display()))?;
+        let target = to.join(entry.file_name());
+        if entry.file_type().map_err(|e| e.to_string())?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target)
+                .map_err(|e| format!("cannot copy {}: {e}", entry.path().display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// A copy of `good` beside it (so that it shares the `files/` store) named `name.trace`, with
+/// `file` inside it replaced by `damage(original bytes)`.
+fn damaged_copy(
+    good: &Path,
+    name: &str,
+    file: &str,
+    damage: impl Fn(&[u8]) -> Vec<u8>,
+) -> Result<PathBuf, String> {
+    let copy = good.with_file_name(format!("{name}.trace"));
+    copy_dir(good, &copy)?;
+    let path = copy.join(file);
+    let bytes = std::fs::read(&path).map_err(|e| {
+        format!(
+            "the trace has no readable `{file}` ({}: {e}); has the layout of DESIGN.md section 7 changed?",
+            path.display()
+        )
+    })?;
+    std::fs::write(&path, damage(&bytes))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok(copy)
+}
+
+/// `replay -a` and `info` of `trace` must both fail cleanly with exit 2. A replay may have echoed
+/// recorded output before finding damage late in the events, unless `strict_replay`.
+fn both_refuse(
+    bins: &Binaries,
+    dir: &Path,
+    trace: &Path,
+    strict_replay: bool,
+) -> Result<(), String> {
+    let what = trace.file_name().unwrap_or_default().to_string_lossy();
+    let rep =
+        replay(bins, dir, trace, bad_timeout()).map_err(|e| format!("replay of {what}: {e}"))?;
+    check_clean_error(&rep, EXIT_BAD_INPUT, strict_replay)
+        .map_err(|e| format!("replay of {what}: {e}"))?;
+    let inf = info(bins, dir, trace, bad_timeout()).map_err(|e| format!("info of {what}: {e}"))?;
+    check_clean_error(&inf, EXIT_BAD_INPUT, true).map_err(|e| format!("info of {what}: {e}"))?;
+    Ok(())
+}
+
+/// A way to damage a file of a trace.
+type Damage = fn(&[u8]) -> Vec<u8>;
+
+fn bad_input(bins: &Binaries, bad: Bad, dir: &Path) -> Result<(), String> {
+    let limit = bad_timeout();
+    let out_trace = dir.join("out.trace");
+    match bad {
+        Bad::MissingProgramPath | Bad::MissingProgramName => {
+            let program = match bad {
+                Bad::MissingProgramPath => dir.join("nonexistent/program"),
+                _ => PathBuf::from("no-such-program-crt-e2e"),
+            };
+            let out = record(bins, dir, &out_trace, &program, &[], Input::Null, limit)?;
+            check_clean_error(&out, EXIT_BAD_INPUT, true)
+        }
+        Bad::NotExecutable => {
+            let script = dir.join("not-executable.sh");
+            std::fs::write(&script, "#!/bin/sh\necho should not run\n")
+                .map_err(|e| format!("cannot write {}: {e}", script.display()))?;
+            let out = record(bins, dir, &out_trace, &script, &[], Input::Null, limit)?;
+            check_clean_error(&out, EXIT_BAD_INPUT, true)
+        }
+        Bad::NoProgram => {
+            let mut c = crt(bins, dir);
+            c.arg("record").arg("--output").arg(&out_trace).arg("--");
+            let out = run_with_timeout(&mut c, Input::Null, limit)?;
+            // A usage error: clap adds a usage block after its `error:` line.
+            let first_ok = out.stderr_str().starts_with("error:");
+            if out.status != Status::Code(EXIT_BAD_INPUT)
+                || !first_ok
+                || has_panic_text(&out.stderr)
+            {
+                return Err(format!(
+                    "`record` without a program must fail with exit code 2 and an `error:` line\n{}",
+                    out.describe()
+                ));
+            }
+            Ok(())
+        }
+        Bad::MissingTrace => both_refuse(bins, dir, &dir.join("does-not-exist.trace"), true),
+        Bad::TruncatedEvents => {
+            let good = good_trace(bins, dir)?;
+            let cut = damaged_copy(&good, "truncated", "events", |b| b[..b.len() / 2].to_vec())?;
+            both_refuse(bins, dir, &cut, false)
+        }
+        Bad::CorruptHeader => {
+            let good = good_trace(bins, dir)?;
+            let variants: [(&str, Damage); 4] = [
+                ("flipped-framing", |b| {
+                    let mut v = b.to_vec();
+                    for x in v.iter_mut().take(8) {
+                        *x ^= 0xff;
+                    }
+                    v
+                }),
+                ("half-header", |b| b[..b.len() / 2].to_vec()),
+                ("garbage-header", |b| generated(b.len().max(64), 7)),
+                ("empty-header", |_| Vec::new()),
+            ];
+            for (name, damage) in variants {
+                let copy = damaged_copy(&good, name, "header", damage)?;
+                both_refuse(bins, dir, &copy, true)?;
+            }
+            Ok(())
+        }
+        Bad::InfoGood => {
+            let good = good_trace(bins, dir)?;
+            let out = info(bins, dir, &good, limit)?;
+            if out.status != Status::Code(0) || !out.stdout_str().contains("hello") {
+                return Err(format!(
+                    "`info` of a good trace must exit 0 and name the program (hello)\n{}",
+                    out.describe()
+                ));
+            }
+            if has_panic_text(&out.stderr) {
+                return Err(format!("`info` shows a panic\n{}", out.describe()));
+            }
+            Ok(())
+        }
+    }
+}
+
+fn run_bad(name: &str, bad: Bad) -> Result<(), Failed> {
+    let bins = binaries()?;
+    let mut tmp = TempDir::new(name).map_err(|e| format!("cannot make a temp dir: {e}"))?;
+    bad_input(bins, bad, tmp.path()).map_err(|e| {
+        tmp.keep();
+        Failed::from(format!(
+            "{e}\n\n{name}: files kept in {}",
+            tmp.path().display()
+        ))
+    })
+}
+
+fn trials() -> Vec<Trial> {
+    let threads = env_flag("CRT_THREADS");
+    let mut trials: Vec<Trial> = CASES
+        .iter()
+        .map(|case| {
+            let kind = if case.needs_threads {
+                "threads"
+            } else {
+                "record-replay"
+            };
+            Trial::test(case.name, move || run_case(case))
+                .with_kind(kind)
+                .with_ignored_flag(case.needs_threads && !threads)
+        })
+        .collect();
+    trials.extend(
+        BAD.iter().map(|&(name, bad)| {
+            Trial::test(name, move || run_bad(name, bad)).with_kind("bad-input")
+        }),
+    );
+    trials
+}
+
+fn main() {
+    let args = Arguments::from_args();
+    disable_core_dumps();
+    libtest_mimic::run(&args, trials()).exit();
+}
