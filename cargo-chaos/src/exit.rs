@@ -52,7 +52,10 @@ impl Error {
             Error::Record { source, .. } => {
                 if source.is_unsupported() {
                     UNSUPPORTED
-                } else if matches!(source, recorder::Error::Tracee(tracee::Error::Spawn { .. })) {
+                } else if matches!(
+                    source,
+                    recorder::Error::Tracee(tracee::Error::Spawn { .. }) | recorder::Error::Trace(_)
+                ) {
                     BAD_INPUT
                 } else {
                     INTERNAL
@@ -60,7 +63,9 @@ impl Error {
             }
             Error::Replay { source, .. } => match source {
                 replayer::Error::Diverged { .. } => DIVERGED,
-                replayer::Error::Trace(_) | replayer::Error::Unreplayable(_) => BAD_INPUT,
+                replayer::Error::Trace(_)
+                | replayer::Error::Unreplayable(_)
+                | replayer::Error::TraceEnded { .. } => BAD_INPUT,
                 replayer::Error::Tracee(tracee::Error::Spawn { .. }) => BAD_INPUT,
                 _ => INTERNAL,
             },

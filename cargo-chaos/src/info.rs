@@ -12,6 +12,8 @@ pub fn run(trace: &Path) -> Result<(), Error> {
     let reader = pack::TraceReader::open(trace).map_err(err)?;
     let summary = pack::summarize(reader).map_err(err)?;
     let name = |no: u32| tracee::syscalls::name(no as i64);
-    print!("{}", summary.display_with(&name));
+    let text = summary.display_with(&name).to_string();
+    // A closed pipe (`| head`) is not an error worth a message.
+    let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes());
     Ok(())
 }

@@ -14,6 +14,9 @@ pub enum Error {
         expected: String,
         actual: String,
     },
+    /// The trace of a recording that was cut short ends here.
+    #[error("the trace ends at event {event}: its recording was cut short ({reason})")]
+    TraceEnded { event: u64, reason: String },
     #[error("the trace cannot be replayed: {0}")]
     Unreplayable(String),
 }

@@ -136,6 +136,17 @@ impl ReplaySession {
     }
 
     fn diverged(&self, actual: String) -> Error {
+        let h = self.reader.header();
+        if self.next.is_none() && !h.complete {
+            return Error::TraceEnded {
+                event: self.next_no,
+                reason: if h.incomplete_reason.is_empty() {
+                    "the recorder was killed".into()
+                } else {
+                    h.incomplete_reason.clone()
+                },
+            };
+        }
         Error::Diverged {
             event: self.next_no,
             expected: describe(&self.next),
