@@ -521,9 +521,19 @@ pub fn build_binaries() -> Result<Binaries, String> {
     }
     let out = run_with_timeout(&mut cmd, Input::Null, Duration::from_secs(1800))?;
     if out.status != Status::Code(0) {
+        // stdout is cargo's JSON messages; the diagnostics are rendered on stderr.
+        let errors: Vec<&str> = out
+            .stderr
+            .split(|&b| b == b'\n')
+            .filter_map(|l| std::str::from_utf8(l).ok())
+            .filter(|l| l.starts_with("error"))
+            .collect();
         return Err(format!(
-            "building the binaries under test failed\n{}",
-            out.describe()
+            "building the binaries under test failed: `{}` ended with {}\n{}\n--- cargo's stderr ---\n{}",
+            out.command,
+            out.status,
+            errors.join("\n"),
+            excerpt(&out.stderr, 6000)
         ));
     }
     let mut executables = BTreeMap::new();
