@@ -231,12 +231,14 @@ def main():
         with open(big, "wb") as f:
             line = b"0123456789abcdef" * 4 + b"\n"
             f.write(line * (1024 * 1024 // len(line)))
+        # Debian's python3, not a shim script (pyenv) that would run it as a child process.
+        py = "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else "python3"
         programs = [
             ("ls -la /usr/bin", ["ls", "-la", "/usr/bin"]),
             ("cat 1MB", ["cat", big]),
             ("date", ["date", "+%s%N"]),
-            ("python3 pass", ["python3", "-c", "pass"]),
-            ("python3 time", ["python3", "-c", "import time; print(time.time())"]),
+            ("python3 pass", [py, "-c", "pass"]),
+            ("python3 time", [py, "-c", "import time; print(time.time())"]),
             ("hello", [ex("hello")]),
             ("sleep2", [ex("sleep2")]),
             ("files", [ex("files")]),
@@ -255,6 +257,9 @@ def main():
         if args.only:
             wanted = set(args.only.split(","))
             programs = [p for p in programs if p[0] in wanted]
+        if args.workspace_tests:
+            log("workspace test binaries: %s" % ", ".join(
+                k[len("test:"):] for k in sorted(exes) if k.startswith("test:")))
         log("tool: %s" % tool)
         log("cpus: %d, kernel: %s" % (os.cpu_count(), os.uname().release))
         rows = []

@@ -155,6 +155,29 @@ pub fn run_with_timeout(
     input: Input<'_>,
     timeout: Duration,
 ) -> Result<Output, String> {
+    run_with_signal(cmd, input, timeout, None)
+}
+
+/// A signal to send while a command runs: after `after`, send `signal` to the command's process
+/// (or to its whole process group with `group`, as a terminal's Ctrl-C does).
+#[derive(Clone, Copy, Debug)]
+pub struct SendSignal {
+    /// How long after the spawn.
+    pub after: Duration,
+    /// Which signal.
+    pub signal: nix::sys::signal::Signal,
+    /// To the process group rather than the process alone.
+    pub group: bool,
+}
+
+/// [`run_with_timeout`], sending a signal on the way if `send` says so (unless the command
+/// has already ended).
+pub fn run_with_signal(
+    cmd: &mut Command,
+    input: Input<'_>,
+    timeout: Duration,
+    mut send: Option<SendSignal>,
+) -> Result<Output, String> {
     let command = command_line(cmd);
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     cmd.stdin(match input {
@@ -184,6 +207,14 @@ pub fn run_with_timeout(
             Ok(Some(status)) => break status,
             Ok(None) => {}
             Err(e) => return Err(format!("cannot wait for `{command}`: {e}")),
+        }
+        if let Some(sig) = send.filter(|s| start.elapsed() >= s.after) {
+            send = None;
+            let _ = if sig.group {
+                nix::sys::signal::killpg(pgid, sig.signal)
+            } else {
+                nix::sys::signal::kill(pgid, sig.signal)
+            };
         }
         if start.elapsed() > timeout {
             let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
@@ -680,6 +711,23 @@ mod unit {
             .expect_err("must time out");
         assert!(err.contains("did not finish"), "{err}");
         assert!(start.elapsed() < Duration::from_secs(10));
+    }
+
+    #[test]
+    fn leftover_processes_are_reported() {
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "sleep 30 & exec sleep 31"]);
+        let send = SendSignal {
+            after: Duration::from_millis(200),
+            signal: nix::sys::signal::Signal::SIGKILL,
+            group: false,
+        };
+        let err = run_with_signal(&mut cmd, Input::Null, Duration::from_secs(20), Some(send))
+            .expect_err("the background sleep outlives sh");
+        assert!(
+            err.contains("outlived") || err.contains("still open"),
+            "{err}"
+        );
     }
 
     #[test]

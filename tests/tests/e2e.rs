@@ -22,10 +22,11 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use libtest_mimic::{Arguments, Failed, Trial};
+use nix::sys::signal::Signal;
 use tests::{
     build_binaries, check_clean_error, compare_runs, disable_core_dumps, env_flag, env_number,
-    has_panic_text, run_with_timeout, Binaries, Input, Output, Status, TempDir, EXIT_BAD_INPUT,
-    EXIT_DIVERGED, EXIT_UNSUPPORTED_SYSCALL,
+    has_panic_text, run_with_signal, run_with_timeout, Binaries, Input, Output, SendSignal, Status,
+    TempDir, EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_UNSUPPORTED_SYSCALL,
 };
 
 /// The program a case runs.
@@ -35,7 +36,7 @@ enum Prog {
     Example(&'static str),
     /// A libtest target of the `examples` package (`examples/tests/NAME.rs`).
     TestTarget(&'static str),
-    /// A program found on `PATH` (the recorder looks it up).
+    /// A program found on `PATH` (the recorder looks it up), or an absolute path.
     System(&'static str),
 }
 
@@ -95,6 +96,9 @@ const BASE: Case = Case {
     needs_threads: false,
 };
 
+/// Debian's python3 (`.ci/run` installs it): a `python3` found first on PATH may be a shim
+/// script (pyenv) that runs the real one as a child process.
+const PYTHON3: &str = "/usr/bin/python3";
 const SIGSEGV: i32 = 11;
 const SIGABRT: i32 = 6;
 const STDIN_LEN: usize = 200_000;
@@ -123,7 +127,7 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "python3_time_random_urandom",
-        prog: Prog::System("python3"),
+        prog: Prog::System(PYTHON3),
         args: &[
             "-c",
             "import time,random,os; print(time.time(), random.random(), os.urandom(8).hex())",
@@ -132,7 +136,7 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "python3_segv",
-        prog: Prog::System("python3"),
+        prog: Prog::System(PYTHON3),
         args: &["-c", "import ctypes; ctypes.string_at(0)"],
         status: Some(Status::Signal(SIGSEGV)),
         ..BASE
@@ -327,6 +331,13 @@ enum Bad {
     Fuzz,
     /// `info` of a good trace: exit 0 and the program's name (not bad input, but it needs none).
     InfoGood,
+    /// Ctrl-C (SIGINT to the process group) during `record -- sleep 30`: the recorder ends with
+    /// exit code 130 and a clean error, nothing is left running, `info` of the trace says it is
+    /// incomplete, and `replay -a` of it fails cleanly (exit 2) instead of running past its end.
+    Interrupted,
+    /// SIGKILL to the recorder alone during `record -- sleep 30`: the tracee dies with it (no
+    /// process of the group outlives it), and `info` of what is left does not panic or hang.
+    RecorderKilled,
 }
 
 const BAD: &[(&str, Bad)] = &[
@@ -339,6 +350,8 @@ const BAD: &[(&str, Bad)] = &[
     ("corrupt_header", Bad::CorruptHeader),
     ("fuzzed_traces", Bad::Fuzz),
     ("info_good_trace", Bad::InfoGood),
+    ("record_interrupted", Bad::Interrupted),
+    ("recorder_killed", Bad::RecorderKilled),
 ];
 
 static BINARIES: OnceLock<Result<Binaries, String>> = OnceLock::new();
@@ -780,6 +793,60 @@ fn bad_input(bins: &Binaries, bad: Bad, dir: &Path) -> Result<(), String> {
                     survived(&inf).map_err(|e| format!("info of {name}: {e}"))?;
                     std::fs::remove_dir_all(&copy).map_err(|e| e.to_string())?;
                 }
+            }
+            Ok(())
+        }
+        Bad::Interrupted | Bad::RecorderKilled => {
+            let interrupt = matches!(bad, Bad::Interrupted);
+            let mut c = crt(bins, dir);
+            c.arg("record")
+                .arg("--output")
+                .arg(&out_trace)
+                .args(["--", "sleep", "30"]);
+            let send = SendSignal {
+                after: Duration::from_millis(1500),
+                signal: if interrupt {
+                    Signal::SIGINT
+                } else {
+                    Signal::SIGKILL
+                },
+                group: interrupt,
+            };
+            // An error here also covers processes left running after the recorder ended.
+            let rec = run_with_signal(&mut c, Input::Null, limit, Some(send))?;
+            if interrupt {
+                check_clean_error(&rec, 130, false)
+                    .map_err(|e| format!("record after Ctrl-C: {e}"))?;
+            } else if rec.status != Status::Signal(Signal::SIGKILL as i32) {
+                return Err(format!(
+                    "the recorder should have died of SIGKILL\n{}",
+                    rec.describe()
+                ));
+            }
+            if !out_trace.exists() {
+                return if interrupt {
+                    Err(format!(
+                        "no trace left at {} after Ctrl-C\n{}",
+                        out_trace.display(),
+                        rec.describe()
+                    ))
+                } else {
+                    Ok(())
+                };
+            }
+            let inf = info(bins, dir, &out_trace, limit)?;
+            if interrupt {
+                if inf.status != Status::Code(0) || !inf.stdout_str().contains("incomplete") {
+                    return Err(format!(
+                        "`info` of an interrupted trace must exit 0 and say it is incomplete\n{}",
+                        inf.describe()
+                    ));
+                }
+                let rep = replay(bins, dir, &out_trace, limit)?;
+                check_clean_error(&rep, EXIT_BAD_INPUT, false)
+                    .map_err(|e| format!("replay of an interrupted trace: {e}"))?;
+            } else {
+                survived(&inf).map_err(|e| format!("info after the recorder was killed: {e}"))?;
             }
             Ok(())
         }
