@@ -12,12 +12,14 @@ stderr and exit status). A benchmark, not a test: it never fails on slowness (DE
     python3 bench/bench.py --threads       # plus the multi-threaded examples and libtest runs
     python3 bench/bench.py --workspace-tests   # plus every libtest binary of the workspace
     python3 bench/bench.py --only hello,date   # a subset (names as in the first column)
+    python3 bench/bench.py --no-build      # the target/release binaries as they are
 
 Uses target/release binaries, built at the start with `cargo build --release`. Python 3 standard
 library only.
 """
 
 import argparse
+import glob
 import json
 import os
 import re
@@ -220,10 +222,20 @@ def main():
                     help="add the multi-threaded examples and libtest runs (issue 3)")
     ap.add_argument("--workspace-tests", action="store_true",
                     help="add every libtest binary of the workspace (cargo test --release)")
+    ap.add_argument("--no-build", action="store_true",
+                    help="use the target/release binaries as they are (no cargo build)")
     ap.add_argument("--only", default="", help="comma-separated program names to run")
     args = ap.parse_args()
 
-    exes, tool = build(args.workspace_tests)
+    if args.no_build:
+        rel = os.path.join(ROOT, "target", "release")
+        twenty = sorted((p for p in glob.glob(os.path.join(rel, "deps", "twenty-*"))
+                         if os.access(p, os.X_OK) and "." not in os.path.basename(p)),
+                        key=os.path.getmtime)
+        exes = {"twenty": twenty[-1]} if twenty else {}
+        tool = os.path.join(rel, "cargo-record-test")
+    else:
+        exes, tool = build(args.workspace_tests)
     ex = lambda n: exes.get(n, os.path.join(ROOT, "target", "release", n))
     work = tempfile.mkdtemp(prefix="crt-bench-")
     try:
