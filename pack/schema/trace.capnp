@@ -3,8 +3,8 @@
 # A trace directory holds:
 #   header  8-byte magic "crtrace\0", u32 LE format version, u32 LE zero, then one
 #           standard-framed Cap'n Proto message whose root is `Header`.
-#   events  brotli stream of standard-framed Cap'n Proto messages, root `Event`, one per event;
-#           an event's number is its index in this stream.
+#   events  brotli stream of packed Cap'n Proto messages (capnp::serialize_packed), root
+#           `Event`, one per event; an event's number is its index in this stream.
 #   data    brotli stream of raw bytes: the contents of every memory write, in event order
 #           and, within an event, in list order; an event only records (addr, len).
 #

@@ -235,13 +235,15 @@ pub(crate) fn event_writes(ev: &Event) -> &[MemWrite] {
 // Decoding
 // ---------------------------------------------------------------------------------------------
 
-/// Lowercase the first letter of an error message (capnp's messages are capitalised).
+/// Lowercase the first letter of an error message and drop a final period (capnp's messages
+/// are sentences).
 pub(crate) fn lc(e: &dyn std::fmt::Display) -> String {
     let s = e.to_string();
+    let s = s.trim_end_matches('.');
     let mut c = s.chars();
     match c.next() {
         Some(f) => f.to_lowercase().chain(c).collect(),
-        None => s,
+        None => String::new(),
     }
 }
 
@@ -308,6 +310,7 @@ pub(crate) fn decode_header(bytes: &[u8]) -> Result<Header, HeaderError> {
         Err(e) => {
             return Err(match e.kind {
                 capnp::ErrorKind::MessageEndsPrematurely(..)
+                | capnp::ErrorKind::FailedToFillTheWholeBuffer
                 | capnp::ErrorKind::PrematureEndOfFile => HeaderError::Truncated,
                 _ => HeaderError::Corrupted(lc(&e)),
             })

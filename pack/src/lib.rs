@@ -33,6 +33,11 @@ pub use summary::{
 };
 pub use writer::TraceWriter;
 
+/// Parse the contents of a header file (what [`TraceReader::open`] does with `NAME.trace/header`).
+pub fn decode_header(bytes: &[u8]) -> Result<Header> {
+    reader::parse_header(bytes)
+}
+
 /// File names inside a trace directory.
 pub const HEADER_FILE: &str = "header";
 pub const EVENTS_FILE: &str = "events";

@@ -11,18 +11,18 @@ use std::fs::{self, File};
 use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
 
-/// A file reader that remembers whether it reached its end or failed, so that a decompression
+/// A reader that remembers whether it reached its end or failed, so that a decompression
 /// error can be classified as truncation (the compressed file ended early), an io error, or
 /// corruption (anything else).
 struct Tracked {
-    file: File,
+    inner: Box<dyn Read + Send>,
     eof: bool,
     io_error: Option<io::ErrorKind>,
 }
 
 impl Read for Tracked {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self.file.read(buf) {
+        match self.inner.read(buf) {
             Ok(0) if !buf.is_empty() => {
                 self.eof = true;
                 Ok(0)
@@ -38,16 +38,68 @@ impl Read for Tracked {
     }
 }
 
-fn open_stream(path: &Path) -> Result<Decompressor<Tracked>> {
-    let file = File::open(path).ctx("open", path)?;
-    Ok(Decompressor::new(
-        Tracked {
-            file,
+enum Source {
+    Brotli(Box<Decompressor<Tracked>>),
+    /// Uncompressed (only for fuzzing the message layer).
+    Raw(Tracked),
+}
+
+/// One input stream, remembering whether decompression failed.
+struct Inflate {
+    src: Source,
+    failed: bool,
+}
+
+impl Inflate {
+    fn new(inner: Box<dyn Read + Send>, compressed: bool) -> Inflate {
+        let t = Tracked {
+            inner,
             eof: false,
             io_error: None,
-        },
-        64 * 1024,
-    ))
+        };
+        Inflate {
+            src: if compressed {
+                Source::Brotli(Box::new(Decompressor::new(t, 64 * 1024)))
+            } else {
+                Source::Raw(t)
+            },
+            failed: false,
+        }
+    }
+
+    fn tracked(&self) -> &Tracked {
+        match &self.src {
+            Source::Brotli(d) => d.get_ref(),
+            Source::Raw(t) => t,
+        }
+    }
+}
+
+impl Read for Inflate {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let r = match &mut self.src {
+            Source::Brotli(d) => d.read(buf),
+            Source::Raw(t) => return t.read(buf),
+        };
+        if r.is_err() {
+            self.failed = true;
+        }
+        r
+    }
+}
+
+fn open_stream(path: &Path) -> Result<Inflate> {
+    let file = File::open(path).ctx("open", path)?;
+    Ok(Inflate::new(Box::new(file), true))
+}
+
+/// The reason to give for a stream error `e` that is not truncation or an io error.
+fn corruption_reason(s: &Inflate, e: &dyn std::fmt::Display) -> String {
+    if s.failed {
+        "invalid brotli data".into()
+    } else {
+        codec::lc(e)
+    }
 }
 
 /// What went wrong in a stream, from the point of view of its file.
@@ -57,7 +109,8 @@ enum Failure {
     Corrupted,
 }
 
-fn failure(t: &Tracked) -> Failure {
+fn failure(s: &Inflate) -> Failure {
+    let t = s.tracked();
     if let Some(kind) = t.io_error {
         Failure::Io(kind)
     } else if t.eof {
@@ -74,8 +127,8 @@ fn failure(t: &Tracked) -> Failure {
 pub struct TraceReader {
     dir: PathBuf,
     header: Header,
-    events: BufReader<Decompressor<Tracked>>,
-    data: Decompressor<Tracked>,
+    events: BufReader<Inflate>,
+    data: Inflate,
     next: u64,
     done: bool,
 }
@@ -113,7 +166,12 @@ pub(crate) fn read_header(dir: &Path) -> Result<Header> {
             reason: "it is larger than any valid header".into(),
         });
     }
-    codec::decode_header(&bytes).map_err(|e| match e {
+    parse_header(&bytes)
+}
+
+/// Parse and validate the bytes of a header file.
+pub(crate) fn parse_header(bytes: &[u8]) -> Result<Header> {
+    codec::decode_header(bytes).map_err(|e| match e {
         HeaderError::Truncated => Error::HeaderTruncated,
         HeaderError::BadMagic => Error::HeaderBadMagic,
         HeaderError::Newer(found) => Error::NewerVersion {
@@ -152,6 +210,27 @@ impl TraceReader {
             next: 0,
             done: false,
         })
+    }
+
+    /// A reader over in-memory or other non-file streams, for tests and fuzzing: `events` and
+    /// `data` are brotli streams when `compressed`, else the raw bytes. `dir` is only used to
+    /// find the store and name files in errors.
+    #[doc(hidden)]
+    pub fn from_streams(
+        dir: &Path,
+        header: Header,
+        events: Box<dyn Read + Send>,
+        data: Box<dyn Read + Send>,
+        compressed: bool,
+    ) -> TraceReader {
+        TraceReader {
+            dir: dir.to_owned(),
+            header,
+            events: BufReader::with_capacity(64 * 1024, Inflate::new(events, compressed)),
+            data: Inflate::new(data, compressed),
+            next: 0,
+            done: false,
+        }
     }
 
     /// Read only the header of the trace directory `path` (no streams are opened).
@@ -215,15 +294,23 @@ impl TraceReader {
     }
 
     fn read_event(&mut self) -> Result<Option<Event>> {
-        let msg = match capnp::serialize::try_read_message(&mut self.events, codec::event_options())
-        {
+        let msg = match capnp::serialize_packed::try_read_message(
+            &mut self.events,
+            codec::event_options(),
+        ) {
             Ok(Some(m)) => m,
             Ok(None) => return Ok(None),
             Err(e) => {
-                let what = failure(self.events.get_ref().get_ref());
+                let what = failure(self.events.get_ref());
                 let what = match (what, e.kind) {
                     // The brotli stream ended properly in the middle of a message.
-                    (Failure::Corrupted, capnp::ErrorKind::PrematureEndOfFile) => {
+                    (
+                        Failure::Corrupted,
+                        capnp::ErrorKind::PrematureEndOfFile
+                        | capnp::ErrorKind::FailedToFillTheWholeBuffer
+                        | capnp::ErrorKind::PrematureEndOfPackedInput
+                        | capnp::ErrorKind::PackedInputDidNotEndCleanlyOnASegmentBoundary,
+                    ) => {
                         return Err(Error::EventsCorrupted {
                             event: self.next,
                             reason: "the stream ends inside an event".into(),
@@ -231,7 +318,8 @@ impl TraceReader {
                     }
                     (w, _) => w,
                 };
-                return Err(self.stream_error(what, codec::lc(&e)));
+                let reason = corruption_reason(self.events.get_ref(), &e);
+                return Err(self.stream_error(what, reason));
             }
         };
         let root = match msg.get_root::<event::Reader>() {
@@ -244,7 +332,7 @@ impl TraceReader {
         let mut fetch = |len: u64| -> Result<Vec<u8>> {
             let mut v = Vec::with_capacity(len.min(1 << 20) as usize);
             let r = (&mut *data).take(len).read_to_end(&mut v);
-            let what = failure(data.get_ref());
+            let what = failure(data);
             match r {
                 Ok(got) if got as u64 == len => Ok(v),
                 Ok(_) => match what {
@@ -259,7 +347,7 @@ impl TraceReader {
                     Failure::Io(_) => Error::io("read", &data_path, e),
                     Failure::Corrupted => Error::DataCorrupted {
                         event: n,
-                        reason: codec::lc(&e),
+                        reason: corruption_reason(data, &e),
                     },
                 }),
             }

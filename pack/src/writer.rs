@@ -1,4 +1,7 @@
 //! Writing a trace while recording.
+//!
+//! `push` only encodes into a staging buffer; full buffers go to a background thread that
+//! compresses and writes both streams, so the recorder's thread pays ~100-200 ns per event.
 
 use crate::codec;
 use crate::error::{Error, IoContext, Result};
@@ -10,74 +13,97 @@ use capnp::message::ScratchSpaceHeapAllocator;
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::thread::JoinHandle;
 
-/// Brotli quality of the streams: 4 compresses syscall records well and stays fast.
-const QUALITY: u32 = 4;
+/// Brotli quality of both streams. Measured (pack/examples/push_speed.rs and file contents):
+/// quality 1 compresses event messages as well as 4-5 at 2-4x the speed, and file data within
+/// ~15% of them at ~280 MB/s; recording speed matters more than size.
+const QUALITY: u32 = 1;
 /// Brotli window: 4 MiB.
 const LGWIN: u32 = 22;
-/// Bytes gathered before they are handed to the compressor (which has a per-call cost).
+/// Bytes gathered before they are handed to the compressing thread.
 const STAGE: usize = 64 * 1024;
+/// Staged buffers the compressing thread may lag behind before `push` waits for it.
+const BACKLOG: usize = 64;
 /// Words of the reused first segment of event messages; bigger events spill to the heap.
-const SCRATCH_WORDS: usize = 512;
+const SCRATCH_WORDS: usize = 128;
 
-/// One compressed output stream with a staging buffer in front of it.
-struct Stream {
+enum Job {
+    Events(Vec<u8>),
+    Data(Vec<u8>),
+    /// Flush both streams (data first), then acknowledge.
+    Flush(SyncSender<()>),
+}
+
+/// One compressed output file, owned by the compressing thread.
+struct Sink {
     path: PathBuf,
-    stage: Vec<u8>,
     out: CompressorWriter<File>,
 }
 
-impl Stream {
-    fn create(path: PathBuf) -> Result<Stream> {
+impl Sink {
+    fn create(path: PathBuf) -> Result<Sink> {
         let file = File::options()
             .write(true)
             .create_new(true)
             .open(&path)
             .ctx("create", &path)?;
-        Ok(Stream {
+        Ok(Sink {
+            out: CompressorWriter::new(file, STAGE, QUALITY, LGWIN),
             path,
-            stage: Vec::with_capacity(STAGE + 4096),
-            out: CompressorWriter::new(file, 64 * 1024, QUALITY, LGWIN),
         })
     }
 
-    fn drain(&mut self) -> Result<()> {
-        if !self.stage.is_empty() {
-            self.out.write_all(&self.stage).ctx("write", &self.path)?;
-            self.stage.clear();
-        }
-        Ok(())
-    }
-
-    fn maybe_drain(&mut self) -> Result<()> {
-        if self.stage.len() >= STAGE {
-            self.drain()?;
-        }
-        Ok(())
-    }
-
     fn write(&mut self, bytes: &[u8]) -> Result<()> {
-        if bytes.len() >= STAGE {
-            self.drain()?;
-            self.out.write_all(bytes).ctx("write", &self.path)
-        } else {
-            self.stage.extend_from_slice(bytes);
-            self.maybe_drain()
-        }
+        self.out.write_all(bytes).ctx("write", &self.path)
     }
 
     fn flush(&mut self) -> Result<()> {
-        self.drain()?;
         self.out.flush().ctx("write", &self.path)
     }
 
     fn finish(mut self) -> Result<()> {
         self.flush()?;
-        // `into_inner` writes the end of the brotli stream (it cannot report errors, but the
-        // flush above has just proven the file writable).
+        // `into_inner` writes the end of the brotli stream; it cannot report errors, but the
+        // flush above has just proven the file writable.
         let file = self.out.into_inner();
         file.sync_all().ctx("sync", &self.path)
     }
+}
+
+/// The compressing thread: runs jobs until the writer hangs up, then finishes both streams.
+fn compress(
+    jobs: Receiver<Job>,
+    recycle: SyncSender<Vec<u8>>,
+    mut events: Sink,
+    mut data: Sink,
+) -> Result<()> {
+    let give_back = |mut buf: Vec<u8>| {
+        if buf.capacity() <= 4 * STAGE {
+            buf.clear();
+            let _ = recycle.try_send(buf);
+        }
+    };
+    for job in jobs {
+        match job {
+            Job::Events(buf) => {
+                events.write(&buf)?;
+                give_back(buf);
+            }
+            Job::Data(buf) => {
+                data.write(&buf)?;
+                give_back(buf);
+            }
+            Job::Flush(ack) => {
+                data.flush()?;
+                events.flush()?;
+                let _ = ack.send(());
+            }
+        }
+    }
+    data.finish()?;
+    events.finish()
 }
 
 /// Writes one trace directory. Events are numbered from 0 in the order they are pushed.
@@ -85,14 +111,19 @@ impl Stream {
 /// Call [`flush`](TraceWriter::flush) now and then (say once a second, and before anything
 /// that may kill the recorder): a recorder killed between flushes leaves a trace that reads up to
 /// the last flush. [`finish`](TraceWriter::finish) ends the trace. Dropping a writer without
-/// finishing it leaves an incomplete trace.
+/// finishing it ends the streams cleanly but leaves the header marked incomplete.
+///
+/// The writer owns one background thread (named `pack-writer`) that compresses and writes.
 pub struct TraceWriter {
     dir: PathBuf,
-    events: Stream,
-    data: Stream,
+    events: Vec<u8>,
+    data: Vec<u8>,
     scratch: Vec<capnp::Word>,
     next_event: u64,
     store: FileStore,
+    jobs: Option<SyncSender<Job>>,
+    recycled: Receiver<Vec<u8>>,
+    worker: Option<JoinHandle<Result<()>>>,
     poisoned: bool,
 }
 
@@ -147,13 +178,24 @@ impl TraceWriter {
             Err(e) => return Err(Error::io("read", dir, e)),
         }
         write_header(dir, header, false)?;
+        let events = Sink::create(dir.join(EVENTS_FILE))?;
+        let data = Sink::create(dir.join(DATA_FILE))?;
+        let (jobs, jobs_rx) = mpsc::sync_channel(BACKLOG);
+        let (recycle, recycled) = mpsc::sync_channel(8);
+        let worker = std::thread::Builder::new()
+            .name("pack-writer".into())
+            .spawn(move || compress(jobs_rx, recycle, events, data))
+            .map_err(|e| Error::io("start the writer thread for", dir, e))?;
         Ok(TraceWriter {
             dir: dir.to_owned(),
-            events: Stream::create(dir.join(EVENTS_FILE))?,
-            data: Stream::create(dir.join(DATA_FILE))?,
+            events: Vec::with_capacity(STAGE + 4096),
+            data: Vec::with_capacity(STAGE + 4096),
             scratch: capnp::Word::allocate_zeroed_vec(SCRATCH_WORDS),
             next_event: 0,
             store: FileStore::new(store_dir_for(dir)),
+            jobs: Some(jobs),
+            recycled,
+            worker: Some(worker),
             poisoned: false,
         })
     }
@@ -168,48 +210,85 @@ impl TraceWriter {
         self.next_event
     }
 
-    fn check(&self) -> Result<()> {
-        if self.poisoned {
-            Err(Error::WriterPoisoned)
-        } else {
-            Ok(())
-        }
-    }
-
     /// Append an event; returns its number. Memory write bytes go to the data stream.
     pub fn push(&mut self, ev: &Event) -> Result<u64> {
-        self.check()?;
-        let r = self.push_inner(ev);
-        if r.is_err() {
-            self.poisoned = true;
+        if self.poisoned {
+            return Err(Error::WriterPoisoned);
         }
-        r
-    }
-
-    fn push_inner(&mut self, ev: &Event) -> Result<u64> {
-        {
-            let alloc =
-                ScratchSpaceHeapAllocator::new(capnp::Word::words_to_bytes_mut(&mut self.scratch));
-            let mut msg = capnp::message::Builder::new(alloc);
-            let encoded = codec::build_event(msg.init_root(), ev).and_then(|()| {
-                capnp::serialize::write_message(&mut self.events.stage, &msg)
-                    .map_err(|e| codec::lc(&e))
-            });
-            if let Err(reason) = encoded {
-                return Err(Error::io(
-                    "encode an event for",
-                    &self.events.path,
-                    io::Error::new(io::ErrorKind::InvalidInput, reason),
-                ));
-            }
+        if let Err(reason) = self.encode(ev) {
+            // Nothing was staged for this event (the message is encoded before it is copied).
+            return Err(Error::io(
+                "encode an event for",
+                self.dir.join(EVENTS_FILE),
+                io::Error::new(io::ErrorKind::InvalidInput, reason),
+            ));
         }
         for w in codec::event_writes(ev) {
-            self.data.write(&w.data)?;
+            self.data.extend_from_slice(&w.data);
         }
-        self.events.maybe_drain()?;
+        if self.data.len() >= STAGE {
+            self.send_data()?;
+        }
+        if self.events.len() >= STAGE {
+            self.send_events()?;
+        }
         let n = self.next_event;
         self.next_event += 1;
         Ok(n)
+    }
+
+    /// Encode `ev` at the end of the events buffer.
+    fn encode(&mut self, ev: &Event) -> std::result::Result<(), String> {
+        let alloc =
+            ScratchSpaceHeapAllocator::new(capnp::Word::words_to_bytes_mut(&mut self.scratch));
+        let mut msg = capnp::message::Builder::new(alloc);
+        codec::build_event(msg.init_root(), ev)?;
+        capnp::serialize_packed::write_message(&mut self.events, &msg).map_err(|e| codec::lc(&e))
+    }
+
+    fn fresh_buffer(&self) -> Vec<u8> {
+        self.recycled
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(STAGE + 4096))
+    }
+
+    fn send(&mut self, job: Job) -> Result<()> {
+        let sent = match &self.jobs {
+            Some(jobs) => jobs.send(job).is_ok(),
+            None => false,
+        };
+        if sent {
+            Ok(())
+        } else {
+            Err(self.worker_failure())
+        }
+    }
+
+    fn send_data(&mut self) -> Result<()> {
+        let fresh = self.fresh_buffer();
+        let buf = std::mem::replace(&mut self.data, fresh);
+        self.send(Job::Data(buf))
+    }
+
+    fn send_events(&mut self) -> Result<()> {
+        let fresh = self.fresh_buffer();
+        let buf = std::mem::replace(&mut self.events, fresh);
+        self.send(Job::Events(buf))
+    }
+
+    /// The compressing thread has stopped: collect its error and poison the writer.
+    fn worker_failure(&mut self) -> Error {
+        self.poisoned = true;
+        self.jobs = None;
+        match self.worker.take().map(|w| w.join()) {
+            Some(Ok(Err(e))) => e,
+            Some(Err(_)) => Error::io(
+                "write",
+                &self.dir,
+                io::Error::other("the writer thread panicked"),
+            ),
+            _ => Error::WriterPoisoned,
+        }
     }
 
     /// Put the file at `path` in the store (hard-linked if possible, else copied) and return its
@@ -218,42 +297,77 @@ impl TraceWriter {
         self.store.store(path)
     }
 
-    /// Make everything pushed so far readable from disk.
+    /// Make everything pushed so far readable from disk (waits for the compressing thread).
     pub fn flush(&mut self) -> Result<()> {
-        self.check()?;
-        // Data first: an event on disk should find its bytes.
-        let r = self.data.flush().and_then(|()| self.events.flush());
-        if r.is_err() {
-            self.poisoned = true;
+        if self.poisoned {
+            return Err(Error::WriterPoisoned);
         }
-        r
+        // Data first: an event on disk should find its bytes.
+        if !self.data.is_empty() {
+            self.send_data()?;
+        }
+        if !self.events.is_empty() {
+            self.send_events()?;
+        }
+        let (ack, done) = mpsc::sync_channel(1);
+        self.send(Job::Flush(ack))?;
+        match done.recv() {
+            Ok(()) => Ok(()),
+            Err(_) => Err(self.worker_failure()),
+        }
     }
 
     /// Close the streams and rewrite the header; the caller sets `complete`, `exit`,
     /// `duration_ns` and `incomplete_reason`.
     ///
-    /// If an earlier call failed, the header is still rewritten (marked incomplete) and
-    /// [`Error::WriterPoisoned`] is returned.
-    pub fn finish(self, header: &Header) -> Result<()> {
-        let TraceWriter {
-            dir,
-            events,
-            data,
-            poisoned,
-            ..
-        } = self;
-        if poisoned {
-            drop((events, data));
-            let mut h = header.clone();
-            h.complete = false;
-            if h.incomplete_reason.is_empty() {
-                h.incomplete_reason = "the trace writer failed".into();
+    /// If an earlier call failed, the header is still rewritten (marked incomplete) and the
+    /// error is returned again.
+    pub fn finish(mut self, header: &Header) -> Result<()> {
+        let result = if !self.poisoned {
+            (|| {
+                if !self.data.is_empty() {
+                    self.send_data()?;
+                }
+                if !self.events.is_empty() {
+                    self.send_events()?;
+                }
+                self.jobs = None;
+                match self.worker.take().map(|w| w.join()) {
+                    Some(Ok(r)) => r,
+                    _ => Err(self.worker_failure()),
+                }
+            })()
+        } else {
+            Err(Error::WriterPoisoned)
+        };
+        match result {
+            Ok(()) => write_header(&self.dir, header, header.complete),
+            Err(e) => {
+                let mut h = header.clone();
+                if h.incomplete_reason.is_empty() {
+                    h.incomplete_reason = format!("the trace writer failed: {e}");
+                }
+                let _ = write_header(&self.dir, &h, false);
+                Err(e)
             }
-            write_header(&dir, &h, false)?;
-            return Err(Error::WriterPoisoned);
         }
-        data.finish()?;
-        events.finish()?;
-        write_header(&dir, header, header.complete)
+    }
+}
+
+impl Drop for TraceWriter {
+    /// Ends the streams (what was pushed stays readable); the header stays incomplete.
+    fn drop(&mut self) {
+        if !self.poisoned {
+            if !self.data.is_empty() {
+                let _ = self.send_data();
+            }
+            if !self.events.is_empty() {
+                let _ = self.send_events();
+            }
+        }
+        self.jobs = None;
+        if let Some(w) = self.worker.take() {
+            let _ = w.join();
+        }
     }
 }

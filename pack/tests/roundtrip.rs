@@ -357,3 +357,11 @@ fn many_events_stream_through() {
     let got: Vec<Event> = r.collect::<Result<_>>().unwrap();
     assert_eq!(got, events);
 }
+
+#[test]
+fn writer_and_reader_can_move_between_threads() {
+    fn send<T: Send>() {}
+    send::<TraceWriter>();
+    send::<TraceReader>();
+    send::<Summary>();
+}
