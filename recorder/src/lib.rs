@@ -1,9 +1,13 @@
 //! Recording: `RecordSession` runs a program under ptrace and writes every input it observes
 //! (syscall results, memory the kernel wrote, rdtsc values, signals) into a trace.
 
+mod children;
 mod error;
+mod preempt;
 mod session;
+mod signal;
 mod syscall;
+mod thread;
 
 pub use error::{Error, Result};
 pub use session::{RecordOptions, RecordOutcome, RecordSession, Step};

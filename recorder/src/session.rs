@@ -1,15 +1,20 @@
-//! `RecordSession`: one recording, advanced stop by stop with `step`.
+//! `RecordSession`: one recording, advanced stop by stop with `step`. Threads are serialised:
+//! exactly one runs user code at a time (DESIGN.md section 5); every switch is an event.
 
+use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::PathBuf;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use pack::{CpuidLeaf, Event, EventKind, ExitStatus, Header, MemWrite, TraceWriter};
-use tracee::{insn, interrupt, spawn, Pid, RemotePtr, Stop, Task};
+use tracee::interrupt::{self, Deadline};
+use tracee::{spawn, Pid, RemotePtr, Stop, Task};
 
 use crate::error::{Error, Result};
 use crate::syscall::{self, Pending};
+use crate::thread::{State, Thread};
+use crate::{children, preempt, signal};
 
 /// What to record.
 pub struct RecordOptions {
@@ -42,27 +47,32 @@ pub struct RecordOutcome {
     /// ptrace stops the recording took.
     pub stops: u64,
     pub syscalls: u64,
+    /// Preemptions at time-slice expiry.
+    pub preemptions: u64,
 }
 
-/// How the thread must be resumed after the stop we just handled.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Resume {
-    /// PTRACE_SYSCALL, delivering a signal if any.
-    Syscall(Option<i32>),
-}
+/// How long a thread runs user code before another runnable thread gets a turn.
+const SLICE: Duration = Duration::from_millis(50);
+/// How long a syscall not marked blocking may take before other threads run meanwhile.
+const SYSCALL_PATIENCE: Duration = Duration::from_millis(2);
 
 /// A recording in progress.
 pub struct RecordSession {
     pub(crate) writer: TraceWriter,
     header: Header,
-    pub(crate) task: Task,
-    /// The syscall the thread is inside (between entry and exit stops), if any.
-    pending: Option<Pending>,
-    resume: Resume,
+    pub(crate) threads: BTreeMap<i32, Thread>,
+    /// The process (thread group) id.
+    pub(crate) leader: Pid,
+    /// The thread running user code (or finishing a syscall we wait for), if any.
+    pub(crate) current: Option<i32>,
+    slice_start: Instant,
+    /// Round-robin cursor: the last thread scheduled.
+    last_scheduled: i32,
     started: Instant,
     exit: Option<ExitStatus>,
     pub(crate) stops: u64,
     pub(crate) syscalls: u64,
+    pub(crate) preemptions: u64,
 }
 
 fn now_ns() -> u64 {
@@ -88,7 +98,8 @@ impl RecordSession {
                 e
             })
             .collect();
-        let cwd = std::env::current_dir().map_err(|e| Error::Other(format!("cannot read the current directory: {e}")))?;
+        let cwd = std::env::current_dir()
+            .map_err(|e| Error::Other(format!("cannot read the current directory: {e}")))?;
         let header = Header {
             format_version: pack::FORMAT_VERSION,
             tool_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -133,153 +144,302 @@ impl RecordSession {
                 return Err(e.into());
             }
         };
+        let leader = task.tid;
+        let mut threads = BTreeMap::new();
+        threads.insert(leader.as_raw(), Thread::new(task, State::Running));
         let mut s = RecordSession {
             writer,
             header,
-            task,
-            pending: None,
-            resume: Resume::Syscall(None),
+            threads,
+            leader,
+            current: Some(leader.as_raw()),
+            slice_start: Instant::now(),
+            last_scheduled: leader.as_raw(),
             started: Instant::now(),
             exit: None,
             stops: 1,
             syscalls: 0,
+            preemptions: 0,
         };
         // We are at the exec stop of the initial execve; its syscall-exit stop follows.
-        if let Err(e) = s.on_exec() {
-            s.task.kill();
+        let r = s.on_exec(leader.as_raw()).and_then(|_| s.resume(leader.as_raw(), None));
+        if let Err(e) = r {
+            s.kill_all();
             return Err(e);
         }
         Ok(s)
     }
 
-    pub fn tid(&self) -> Pid {
-        self.task.tid
+    pub(crate) fn thread(&mut self, tid: i32) -> &mut Thread {
+        self.threads.get_mut(&tid).expect("known thread")
     }
 
-    pub(crate) fn push(&mut self, kind: EventKind) -> Result<u64> {
-        let ev = Event {
-            tid: self.task.tid.as_raw(),
-            kind,
-        };
-        Ok(self.writer.push(&ev)?)
+    pub(crate) fn task(&mut self, tid: i32) -> &mut Task {
+        &mut self.thread(tid).task
+    }
+
+    pub(crate) fn push(&mut self, tid: i32, kind: EventKind) -> Result<u64> {
+        Ok(self.writer.push(&Event { tid, kind })?)
+    }
+
+    /// Resume a thread until its next stop (PTRACE_SYSCALL), delivering `sig`.
+    pub(crate) fn resume(&mut self, tid: i32, sig: Option<i32>) -> Result<()> {
+        let t = self.thread(tid);
+        match t.task.cont_syscall(sig) {
+            Ok(()) => Ok(()),
+            // The thread died under us (exit_group by another thread): its exit report follows.
+            Err(tracee::Error::Ptrace { source: nix::errno::Errno::ESRCH, .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// The thread just exec'd: hide the vDSO and record the initial stack.
-    fn on_exec(&mut self) -> Result<()> {
-        self.task.reset_mem();
-        tracee::auxv::hide_vdso(&mut self.task)?;
-        let sp = self.task.regs()?.sp();
-        let top = tracee::auxv::stack_top(self.task.tid.as_raw())?;
-        let data = self
-            .task
-            .read_prefix(RemotePtr::new(sp), top.saturating_sub(sp) as usize);
-        self.push(EventKind::Exec {
-            writes: vec![MemWrite { addr: sp, data }],
-        })?;
-        self.pending = Some(Pending::exec());
+    fn on_exec(&mut self, tid: i32) -> Result<()> {
+        let task = self.task(tid);
+        task.reset_mem();
+        tracee::auxv::hide_vdso(task)?;
+        let sp = task.regs()?.sp();
+        let top = tracee::auxv::stack_top(task.tid.as_raw())?;
+        let data = task.read_prefix(RemotePtr::new(sp), top.saturating_sub(sp) as usize);
+        self.push(
+            tid,
+            EventKind::Exec {
+                writes: vec![MemWrite { addr: sp, data }],
+            },
+        )?;
+        self.thread(tid).state = State::InSyscall(Pending::exec());
         Ok(())
     }
 
-    /// Resume the program and handle its next stop.
-    pub fn step(&mut self) -> Result<Step> {
-        if let Some(sig) = interrupt::received() {
-            return Err(self.interrupted(sig));
+    fn others_runnable(&self, except: i32) -> bool {
+        self.threads
+            .iter()
+            .any(|(&tid, t)| tid != except && t.runnable())
+    }
+
+    /// The next thread to run: round-robin after the last one scheduled.
+    fn pick(&self) -> Option<i32> {
+        let after = self
+            .threads
+            .range(self.last_scheduled + 1..)
+            .find(|(_, t)| t.runnable());
+        after
+            .or_else(|| self.threads.iter().find(|(_, t)| t.runnable()))
+            .map(|(&tid, _)| tid)
+    }
+
+    /// Make `tid` the running thread, recording what marks its resumption.
+    pub(crate) fn run_thread(&mut self, tid: i32) -> Result<()> {
+        let state = self.thread(tid).state;
+        match state {
+            State::AtExit(p) => syscall::record_exit(self, tid, p)?,
+            State::Ready => {
+                self.push(tid, EventKind::Schedule { position: None })?;
+            }
+            other => {
+                return Err(Error::Other(format!(
+                    "internal: scheduling thread {tid} in state {other:?}"
+                )))
+            }
         }
-        let Resume::Syscall(sig) = self.resume;
-        self.resume = Resume::Syscall(None);
-        self.task.cont_syscall(sig)?;
-        let (_, stop) = loop {
-            match tracee::stop::wait(Some(self.task.tid))? {
-                Some(s) => break s,
+        if self.current != Some(tid) {
+            self.slice_start = Instant::now();
+        }
+        self.current = Some(tid);
+        self.last_scheduled = tid;
+        let t = self.thread(tid);
+        t.state = State::Running;
+        t.fresh = true;
+        let sig = signal::take_queued(self, tid, matches!(state, State::AtExit(_)))?;
+        self.resume(tid, sig)
+    }
+
+    /// Wait for the next stop; `None` when the deadline for the current thread passed.
+    fn wait_next(&mut self) -> Result<Option<(i32, Stop)>> {
+        let deadline = match self.current {
+            Some(cur) if self.others_runnable(cur) => match self.thread(cur).state {
+                State::Running => Some(Deadline::arm(SLICE.saturating_sub(self.slice_start.elapsed()))),
+                State::InSyscall(_) => Some(Deadline::arm(SYSCALL_PATIENCE)),
+                _ => None,
+            },
+            _ => None,
+        };
+        loop {
+            if let Some(sig) = interrupt::received() {
+                return Err(self.interrupted(sig));
+            }
+            match tracee::stop::wait(None)? {
+                Some((pid, stop)) => return Ok(Some((pid.as_raw(), stop))),
                 None => {
-                    if let Some(sig) = interrupt::received() {
-                        return Err(self.interrupted(sig));
+                    if deadline.as_ref().is_some_and(|d| d.passed()) {
+                        return Ok(None);
                     }
                 }
             }
-        };
-        self.stops += 1;
-        match stop {
-            Stop::Syscall => {
-                match self.pending.take() {
-                    None => self.pending = syscall::on_entry(self)?,
-                    Some(p) => syscall::on_exit(self, p)?,
-                }
-                Ok(Step::Running)
-            }
-            Stop::Exec => {
-                self.on_exec()?;
-                Ok(Step::Running)
-            }
-            Stop::Signal(sig) => {
-                if let Some(sig) = interrupt::received() {
-                    return Err(self.interrupted(sig));
-                }
-                self.on_signal(sig)?;
-                Ok(Step::Running)
-            }
-            Stop::Exited(code) => self.on_exit(ExitStatus::Exited(code)),
-            Stop::Killed {
-                signal,
-                core_dumped,
-            } => self.on_exit(ExitStatus::Signaled {
-                signal,
-                core_dumped,
-            }),
-            Stop::Clone | Stop::Seccomp | Stop::Exiting | Stop::Event(_) => Ok(Step::Running),
         }
     }
 
-    fn on_exit(&mut self, status: ExitStatus) -> Result<Step> {
-        self.push(EventKind::Exit { status })?;
-        self.exit = Some(status);
-        Ok(Step::Exited(status))
-    }
-
-    fn on_signal(&mut self, sig: i32) -> Result<()> {
-        let mut regs = self.task.regs()?;
-        if sig == libc::SIGSEGV {
-            if let Some(ins) = insn::tsc_insn_at(&mut self.task, regs.pc()) {
-                let (value, aux) = insn::read_tsc();
-                regs.0.rax = value & 0xffff_ffff;
-                regs.0.rdx = value >> 32;
-                let aux = (ins == insn::TscInsn::Rdtscp).then_some(aux);
-                if let Some(a) = aux {
-                    regs.0.rcx = a as u64;
-                }
-                regs.set_pc(regs.pc() + ins.len());
-                self.task.set_regs(&regs)?;
-                self.push(EventKind::Rdtsc { value, aux })?;
-                return Ok(());
+    /// Advance the recording by one stop.
+    pub fn step(&mut self) -> Result<Step> {
+        if self.current.is_none() {
+            match self.pick() {
+                Some(tid) => self.run_thread(tid)?,
+                // All blocked in syscalls (or exiting): wait for one to finish.
+                None => {}
             }
         }
-        let info = self.task.siginfo()?;
-        let raw = siginfo_bytes(&info);
-        // si_code > 0: sent by the kernel because of what the thread did (fault, trap).
-        let synchronous = info.si_code > 0 && matches!(sig, libc::SIGSEGV | libc::SIGBUS | libc::SIGFPE | libc::SIGILL | libc::SIGTRAP);
-        let position = if synchronous {
-            None
-        } else {
-            Some(pack::Position {
-                pc: regs.pc(),
-                hits: None,
-                regs: regs.to_words(),
-                digest: None,
-            })
+        match self.wait_next()? {
+            None => {
+                self.on_deadline()?;
+                Ok(Step::Running)
+            }
+            Some((tid, stop)) => {
+                self.stops += 1;
+                self.on_stop(tid, stop)
+            }
+        }
+    }
+
+    /// The current thread used up its time while others wait.
+    fn on_deadline(&mut self) -> Result<()> {
+        let Some(cur) = self.current else {
+            return Ok(());
         };
-        self.push(EventKind::Signal(pack::SignalEvent {
-            signo: sig,
-            siginfo: raw,
-            synchronous,
-            position,
-        }))?;
-        self.resume = Resume::Syscall(Some(sig));
+        match self.thread(cur).state {
+            // A syscall that takes long: let the others run meanwhile.
+            State::InSyscall(_) => self.current = None,
+            State::Running => preempt::request(self, cur)?,
+            _ => {}
+        }
         Ok(())
     }
 
+    fn on_stop(&mut self, tid: i32, stop: Stop) -> Result<Step> {
+        if !self.threads.contains_key(&tid) {
+            return self.on_new_task(tid, stop);
+        }
+        let t = self.thread(tid);
+        let fresh = std::mem::replace(&mut t.fresh, false);
+        let state = t.state;
+        match stop {
+            Stop::Syscall => match state {
+                State::Running => syscall::on_entry(self, tid)?,
+                State::InSyscall(p) => {
+                    self.thread(tid).state = State::AtExit(p);
+                    if self.current == Some(tid) {
+                        self.run_thread(tid)?;
+                    }
+                }
+                other => {
+                    return Err(Error::Other(format!(
+                        "internal: syscall stop of thread {tid} in state {other:?}"
+                    )))
+                }
+            },
+            Stop::Exec => {
+                self.on_exec(tid)?;
+                self.resume(tid, None)?;
+            }
+            Stop::Clone => {
+                let new = self.task(tid).event_msg()? as i32;
+                let leader = self.leader;
+                let nt = self.threads.entry(new).or_insert_with(|| {
+                    let mut t = Thread::new(Task::new(Pid::from_raw(new), leader), State::Ready);
+                    t.parked = false;
+                    t
+                });
+                nt.unborn = true;
+                self.resume(tid, None)?;
+            }
+            Stop::Fork => {
+                // The child's own first stop releases it (see on_new_task).
+                self.resume(tid, None)?;
+            }
+            Stop::Interrupted => {
+                let t = self.thread(tid);
+                if t.interrupt_pending {
+                    t.interrupt_pending = false;
+                    if state == State::Running && self.current == Some(tid) {
+                        preempt::on_interrupted(self, tid)?;
+                    } else {
+                        self.resume(tid, None)?;
+                    }
+                } else if state == State::Ready {
+                    // A new thread's first stop: it waits to be scheduled.
+                    t.parked = true;
+                } else {
+                    self.resume(tid, None)?;
+                }
+            }
+            Stop::Signal(sig) => signal::on_signal(self, tid, sig, fresh)?,
+            Stop::Exited(code) => return self.on_death(tid, ExitStatus::Exited(code)),
+            Stop::Killed {
+                signal,
+                core_dumped,
+            } => {
+                return self.on_death(
+                    tid,
+                    ExitStatus::Signaled {
+                        signal,
+                        core_dumped,
+                    },
+                )
+            }
+            Stop::GroupStop(_) | Stop::VforkDone | Stop::Seccomp | Stop::Exiting | Stop::Event(_) => {
+                self.resume(tid, None)?
+            }
+        }
+        Ok(Step::Running)
+    }
+
+    /// A stop of a task we have not seen: a new thread (before its creator's clone event) or a
+    /// child process.
+    fn on_new_task(&mut self, tid: i32, stop: Stop) -> Result<Step> {
+        let pid = Pid::from_raw(tid);
+        if tracee::tgid_of(pid).is_some_and(|g| g != self.leader) {
+            children::release(pid, stop);
+            return Ok(Step::Running);
+        }
+        if matches!(stop, Stop::Exited(_) | Stop::Killed { .. }) {
+            return Ok(Step::Running);
+        }
+        let mut t = Thread::new(Task::new(pid, self.leader), State::Ready);
+        t.unborn = true;
+        self.threads.insert(tid, t);
+        if stop != Stop::Interrupted {
+            return Err(Error::Other(format!(
+                "internal: first stop of new thread {tid} was {stop:?}"
+            )));
+        }
+        Ok(Step::Running)
+    }
+
+    fn on_death(&mut self, tid: i32, status: ExitStatus) -> Result<Step> {
+        if let Some(t) = self.threads.get_mut(&tid) {
+            t.state = State::Dead;
+        }
+        if self.current == Some(tid) {
+            self.current = None;
+        }
+        if tid == self.leader.as_raw() {
+            self.push(tid, EventKind::Exit { status })?;
+            self.exit = Some(status);
+            return Ok(Step::Exited(status));
+        }
+        self.threads.remove(&tid);
+        Ok(Step::Running)
+    }
+
+    pub(crate) fn kill_all(&mut self) {
+        if let Some(t) = self.threads.get(&self.leader.as_raw()) {
+            t.task.kill();
+        }
+        // Reap until no traced task is left.
+        while let Ok(Some(_)) = tracee::stop::wait(None) {}
+    }
+
     fn interrupted(&mut self, sig: i32) -> Error {
-        self.task.kill();
-        let _ = tracee::stop::wait(Some(self.task.tid));
+        self.kill_all();
         let name = nix::sys::signal::Signal::try_from(sig)
             .map(|s| s.as_str().to_string())
             .unwrap_or_else(|_| format!("signal {sig}"));
@@ -294,8 +454,7 @@ impl RecordSession {
                 Ok(Step::Exited(_)) => return self.finish(None),
                 Err(e) => {
                     let reason = e.to_string();
-                    self.task.kill();
-                    let _ = tracee::stop::wait(Some(self.task.tid));
+                    self.kill_all();
                     let _ = self.finish(Some(reason));
                     return Err(e);
                 }
@@ -320,15 +479,7 @@ impl RecordSession {
             events,
             stops: self.stops,
             syscalls: self.syscalls,
+            preemptions: self.preemptions,
         })
     }
-}
-
-fn siginfo_bytes(info: &libc::siginfo_t) -> Vec<u8> {
-    // siginfo_t is 128 bytes; copy its public fields we need into a fixed layout.
-    let mut out = vec![0u8; 128];
-    out[0..4].copy_from_slice(&info.si_signo.to_le_bytes());
-    out[4..8].copy_from_slice(&info.si_errno.to_le_bytes());
-    out[8..12].copy_from_slice(&info.si_code.to_le_bytes());
-    out
 }

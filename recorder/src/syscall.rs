@@ -4,15 +4,17 @@ use std::path::PathBuf;
 
 use pack::{EventKind, FileRef, MemWrite, SyscallEvent};
 use tracee::syscalls::{self, Call, Class, Special};
+use tracee::RemotePtr;
 
 use crate::error::{Error, Result};
 use crate::session::RecordSession;
+use crate::thread::State;
 
 /// A syscall between its entry and exit stops.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Pending {
-    no: i64,
-    args: [u64; 6],
+    pub no: i64,
+    pub args: [u64; 6],
     what: What,
 }
 
@@ -36,57 +38,97 @@ impl Pending {
     }
 }
 
-/// A syscall-entry stop: check the table, prepare what the exit stop needs.
-pub(crate) fn on_entry(s: &mut RecordSession) -> Result<Option<Pending>> {
-    let mut regs = s.task.regs()?;
+fn unsupported(name: &str, no: i64, reason: &str) -> Error {
+    Error::Unsupported {
+        name: name.to_string(),
+        no,
+        reason: reason.to_string(),
+    }
+}
+
+/// The clone flags of a clone or clone3 call.
+pub(crate) fn clone_flags(s: &mut RecordSession, tid: i32, no: i64, args: &[u64; 6]) -> u64 {
+    if no == libc::SYS_clone3 {
+        s.task(tid).read_u64(RemotePtr::new(args[0])).unwrap_or(0)
+    } else {
+        args[0]
+    }
+}
+
+/// A syscall-entry stop of the running thread: check the table, let the syscall run.
+pub(crate) fn on_entry(s: &mut RecordSession, tid: i32) -> Result<()> {
+    let task = s.task(tid);
+    let mut regs = task.regs()?;
     let no = regs.syscall_no();
     let args = regs.args();
     s.syscalls += 1;
     let row = syscalls::lookup(no).ok_or(Error::UnknownSyscall(no))?;
     let what = match row.class {
-        Class::Unsupported(reason) => {
-            return Err(Error::Unsupported {
-                name: row.name.to_string(),
-                no,
-                reason: reason.to_string(),
-            })
-        }
-        Class::Special(Special::Clone) => {
-            return Err(Error::Unsupported {
-                name: row.name.to_string(),
-                no,
-                reason: "threads and child processes are not supported yet".into(),
-            })
-        }
+        Class::Unsupported(reason) => return Err(unsupported(row.name, no, reason)),
         Class::Special(Special::Rseq) => {
             regs.set_syscall_no(-1);
-            s.task.set_regs(&regs)?;
+            s.task(tid).set_regs(&regs)?;
             What::Rseq
         }
         Class::Special(Special::Exit) => {
             // No exit stop follows: record it now.
-            s.push(EventKind::Syscall(SyscallEvent {
-                no: no as u32,
-                args,
-                result: 0,
-                writes: Vec::new(),
-                file: None,
-            }))?;
-            return Ok(None);
+            s.push(
+                tid,
+                EventKind::Syscall(SyscallEvent {
+                    no: no as u32,
+                    args,
+                    result: 0,
+                    writes: Vec::new(),
+                    file: None,
+                }),
+            )?;
+            s.thread(tid).state = State::Dead;
+            s.current = None;
+            return s.resume(tid, None);
+        }
+        Class::Special(Special::Execve) => {
+            let live = s.threads.values().filter(|t| t.state != State::Dead).count();
+            if live > 1 {
+                return Err(unsupported(
+                    row.name,
+                    no,
+                    "execve from a program with several threads is not supported yet",
+                ));
+            }
+            What::Normal
+        }
+        Class::Special(Special::Clone) => {
+            let flags = clone_flags(s, tid, no, &args);
+            if flags & libc::CLONE_THREAD as u64 == 0 && flags & libc::CLONE_VM as u64 != 0
+                && flags & libc::CLONE_VFORK as u64 == 0
+            {
+                return Err(unsupported(
+                    row.name,
+                    no,
+                    "a child process sharing memory with the program (CLONE_VM without CLONE_VFORK) cannot be recorded",
+                ));
+            }
+            What::Normal
         }
         _ => What::Normal,
     };
-    Ok(Some(Pending { no, args, what }))
+    s.thread(tid).state = State::InSyscall(Pending { no, args, what });
+    if row.may_block(&args) {
+        // Others run while it waits; it is recorded when next scheduled after it returns.
+        s.current = None;
+    }
+    s.resume(tid, None)
 }
 
-/// A syscall-exit stop: record the result and the memory the kernel wrote.
-pub(crate) fn on_exit(s: &mut RecordSession, p: Pending) -> Result<()> {
-    let mut regs = s.task.regs()?;
+/// Record the syscall `tid` finished (it is at its exit stop and about to be resumed).
+pub(crate) fn record_exit(s: &mut RecordSession, tid: i32, p: Pending) -> Result<()> {
+    let task = s.task(tid);
+    let mut regs = task.regs()?;
     let result = match p.what {
         What::ExecDone => return Ok(()),
         What::Rseq => {
             regs.set_result(-(libc::ENOSYS as i64));
-            s.task.set_regs(&regs)?;
+            task.set_regs(&regs)?;
             -(libc::ENOSYS as i64)
         }
         What::Normal => regs.result(),
@@ -98,8 +140,8 @@ pub(crate) fn on_exit(s: &mut RecordSession, p: Pending) -> Result<()> {
         result,
     };
     let writes = if matches!(row.class, Class::Emulate) {
-        let regions = row.written_regions(&call, &mut s.task);
-        let datas = s.task.read_ranges(&regions);
+        let regions = row.written_regions(&call, task);
+        let datas = task.read_ranges(&regions);
         regions
             .iter()
             .zip(datas)
@@ -109,29 +151,37 @@ pub(crate) fn on_exit(s: &mut RecordSession, p: Pending) -> Result<()> {
     } else {
         Vec::new()
     };
-    let file = if row.class == Class::Special(Special::Mmap) {
-        mapped_file(s, &call)?
-    } else {
-        None
+    let file = match row.class {
+        Class::Special(Special::Mmap) => mapped_file(s, tid, &call)?,
+        Class::Special(Special::Clone) if result > 0 => {
+            if let Some(t) = s.threads.get_mut(&(result as i32)) {
+                t.unborn = false;
+            }
+            None
+        }
+        _ => None,
     };
-    s.push(EventKind::Syscall(SyscallEvent {
-        no: p.no as u32,
-        args: p.args,
-        result,
-        writes,
-        file,
-    }))?;
+    s.push(
+        tid,
+        EventKind::Syscall(SyscallEvent {
+            no: p.no as u32,
+            args: p.args,
+            result,
+            writes,
+            file,
+        }),
+    )?;
     Ok(())
 }
 
 /// For a successful file-backed mmap, put the file in the store.
-fn mapped_file(s: &mut RecordSession, call: &Call) -> Result<Option<FileRef>> {
+fn mapped_file(s: &mut RecordSession, tid: i32, call: &Call) -> Result<Option<FileRef>> {
     let flags = call.args[3] as i32;
     let fd = call.args[4] as i32;
     if call.result < 0 || flags & libc::MAP_ANONYMOUS != 0 || fd < 0 {
         return Ok(None);
     }
-    let path = PathBuf::from(format!("/proc/{}/fd/{}", s.task.tgid, fd));
+    let path = PathBuf::from(format!("/proc/{tid}/fd/{fd}"));
     let meta = std::fs::metadata(&path)
         .map_err(|e| Error::Other(format!("cannot inspect the file mapped from fd {fd}: {e}")))?;
     if !meta.is_file() {
@@ -144,6 +194,9 @@ fn mapped_file(s: &mut RecordSession, call: &Call) -> Result<Option<FileRef>> {
     let f = s
         .writer
         .store_file(&path)
-        .map_err(|source| Error::StoreFile { path: target, source })?;
+        .map_err(|source| Error::StoreFile {
+            path: target,
+            source,
+        })?;
     Ok(Some(f))
 }

@@ -3,6 +3,7 @@
 
 mod error;
 mod mmap;
+mod thread;
 mod session;
 
 pub use error::{Error, Result};

@@ -1,15 +1,18 @@
-//! `ReplaySession`: re-execute a trace event by event.
+//! `ReplaySession`: re-execute a trace event by event. Threads run one at a time, in the
+//! recorded order: after each event its thread runs to its next stop and parks there.
 
+use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::os::unix::ffi::OsStringExt;
 use std::path::PathBuf;
 
-use pack::{Event, EventKind, ExitStatus, MemWrite, SyscallEvent, TraceReader};
+use pack::{Event, EventKind, ExitStatus, MemWrite, Position, SyscallEvent, TraceReader};
 use tracee::syscalls::{self, Class, Special};
-use tracee::{insn, spawn, Pid, RemotePtr, Stop, Task};
+use tracee::{insn, spawn, Pid, Regs, RemotePtr, Stop, Task};
 
 use crate::error::{Error, Result};
 use crate::mmap;
+use crate::thread::{Parked, Thread};
 
 /// What to replay and how.
 pub struct ReplayOptions {
@@ -31,40 +34,68 @@ pub struct ReplayOutcome {
     pub exit: ExitStatus,
     pub events: u64,
     pub stops: u64,
+    /// Breakpoint hits spent reaching recorded preemption positions.
+    pub seek_stops: u64,
 }
+
+/// Give up seeking a position after this many breakpoint hits (a bug or a corrupt trace).
+const SEEK_LIMIT: u64 = 5_000_000;
 
 /// A replay in progress.
 pub struct ReplaySession {
     reader: TraceReader,
-    task: Task,
+    /// By recorded tid.
+    threads: BTreeMap<i32, Thread>,
+    /// The recorded tid of the main thread.
+    leader: i32,
     /// The next event of the trace, read ahead.
     next: Option<Event>,
     /// The number of `next`.
     next_no: u64,
-    /// The recorded tid of the main thread (the replayed one has another).
-    recorded_tid: i32,
-    /// Signal to deliver when resuming.
-    deliver: Option<i32>,
     echo: bool,
     stops: u64,
+    seek_stops: u64,
 }
 
 fn describe(ev: &Option<Event>) -> String {
     match ev {
         None => "the end of the trace".into(),
-        Some(ev) => match &ev.kind {
-            EventKind::Syscall(s) => format!(
-                "syscall {}({})",
-                syscalls::name(s.no as i64),
-                s.args.iter().map(|a| format!("{a:#x}")).collect::<Vec<_>>().join(", ")
-            ),
-            EventKind::Exec { .. } => "an exec".into(),
-            EventKind::Rdtsc { .. } => "an rdtsc".into(),
-            EventKind::Signal(s) => format!("signal {}", s.signo),
-            EventKind::Schedule { .. } => "a thread switch".into(),
-            EventKind::Exit { status } => format!("exit with {status:?}"),
-        },
+        Some(ev) => {
+            let what = match &ev.kind {
+                EventKind::Syscall(s) => format!(
+                    "syscall {}({})",
+                    syscalls::name(s.no as i64),
+                    s.args
+                        .iter()
+                        .map(|a| format!("{a:#x}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                EventKind::Exec { .. } => "an exec".into(),
+                EventKind::Rdtsc { .. } => "an rdtsc".into(),
+                EventKind::Signal(s) => format!("signal {}", s.signo),
+                EventKind::Schedule { position: None } => "a resumption".into(),
+                EventKind::Schedule { position: Some(p) } => {
+                    format!("a preemption at {:#x}", p.pc)
+                }
+                EventKind::Exit { status } => format!("exit with {status:?}"),
+            };
+            format!("{what} in thread {}", ev.tid)
+        }
     }
+}
+
+fn regs_equal(a: &[u64], b: &[u64]) -> bool {
+    const EFLAGS: usize = 18;
+    const RF_TF: u64 = 0x1_0100;
+    a.len() == b.len()
+        && a.iter().zip(b).enumerate().all(|(i, (x, y))| {
+            if i == EFLAGS {
+                x & !RF_TF == y & !RF_TF
+            } else {
+                x == y
+            }
+        })
 }
 
 impl ReplaySession {
@@ -78,7 +109,9 @@ impl ReplaySession {
             kind: EventKind::Exec { writes },
         }) = first
         else {
-            return Err(Error::Unreplayable("the trace does not start with an exec".into()));
+            return Err(Error::Unreplayable(
+                "the trace does not start with an exec".into(),
+            ));
         };
         let program = PathBuf::from(std::ffi::OsString::from_vec(h.program.clone()));
         let cwd = PathBuf::from(std::ffi::OsString::from_vec(h.cwd.clone()));
@@ -90,25 +123,33 @@ impl ReplaySession {
             seccomp_trace_all: true,
             null_stdio: true,
         })?;
+        let mut threads = BTreeMap::new();
+        threads.insert(
+            tid,
+            Thread {
+                task,
+                parked: Parked::AtExec,
+            },
+        );
         let mut s = ReplaySession {
             reader,
-            task,
+            threads,
+            leader: tid,
             next: None,
             next_no: 1,
-            recorded_tid: tid,
-            deliver: None,
             echo: opts.echo,
             stops: 1,
+            seek_stops: 0,
         };
-        if let Err(e) = s.apply_exec(&writes).and_then(|_| s.advance()) {
+        let r = s
+            .apply_exec(tid, &writes)
+            .and_then(|_| s.advance())
+            .and_then(|_| s.resume(tid, None));
+        if let Err(e) = r {
             s.kill();
             return Err(e);
         }
         Ok(s)
-    }
-
-    pub fn tid(&self) -> Pid {
-        self.task.tid
     }
 
     /// The number of the next event to replay.
@@ -117,8 +158,23 @@ impl ReplaySession {
     }
 
     fn kill(&mut self) {
-        self.task.kill();
-        let _ = tracee::stop::wait(Some(self.task.tid));
+        if let Some(t) = self.threads.get(&self.leader) {
+            t.task.kill();
+        }
+        while let Ok(Some(_)) = tracee::stop::wait(None) {}
+    }
+
+    fn thread(&mut self, tid: i32) -> Result<&mut Thread> {
+        let no = self.next_no;
+        self.threads.get_mut(&tid).ok_or_else(|| Error::Diverged {
+            event: no,
+            expected: format!("thread {tid} to exist"),
+            actual: "has no such thread".into(),
+        })
+    }
+
+    fn task(&mut self, tid: i32) -> Result<&mut Task> {
+        Ok(&mut self.thread(tid)?.task)
     }
 
     /// Read the next event ahead.
@@ -127,12 +183,10 @@ impl ReplaySession {
         Ok(())
     }
 
-    /// Take the next event, moving on.
-    fn take(&mut self) -> Result<Option<Event>> {
-        let ev = self.next.take();
+    /// Move past the current event.
+    fn consume(&mut self) -> Result<()> {
         self.next_no += 1;
-        self.advance()?;
-        Ok(ev)
+        self.advance()
     }
 
     fn diverged(&self, actual: String) -> Error {
@@ -154,190 +208,333 @@ impl ReplaySession {
         }
     }
 
-    fn apply_exec(&mut self, writes: &[MemWrite]) -> Result<()> {
-        self.task.reset_mem();
-        tracee::auxv::hide_vdso(&mut self.task)?;
-        let sp = self.task.regs()?.sp();
+    fn apply_exec(&mut self, tid: i32, writes: &[MemWrite]) -> Result<()> {
+        let no = self.next_no.saturating_sub(1);
+        let task = self.task(tid)?;
+        task.reset_mem();
+        tracee::auxv::hide_vdso(task)?;
+        let sp = task.regs()?.sp();
         for w in writes {
             if w.addr != sp {
                 return Err(Error::Diverged {
-                    event: self.next_no.saturating_sub(1),
+                    event: no,
                     expected: format!("the initial stack at {:#x}", w.addr),
                     actual: format!("has its stack at {sp:#x} (different environment or kernel?)"),
                 });
             }
-            self.task.write_bytes(RemotePtr::new(w.addr), &w.data)?;
+            task.write_bytes(RemotePtr::new(w.addr), &w.data)?;
         }
         Ok(())
     }
 
-    /// Resume the program and handle its next stop.
-    pub fn step(&mut self) -> Result<Step> {
-        let sig = self.deliver.take();
-        self.task.cont(sig)?;
+    /// Resume `tid` (delivering `sig`) and let it run to its next stop, where it parks. If the
+    /// trace says it was preempted or signalled next, arrange that first.
+    fn resume(&mut self, tid: i32, sig: Option<i32>) -> Result<()> {
+        if let Some(Event {
+            tid: t,
+            kind: EventKind::Signal(s),
+        }) = &self.next
+        {
+            if *t == tid && !s.synchronous {
+                let signo = s.signo;
+                self.task(tid)?.send_signal(signo)?;
+            }
+        }
+        if let Some(Event {
+            tid: t,
+            kind: EventKind::Schedule {
+                position: Some(p),
+            },
+        }) = &self.next
+        {
+            if *t == tid {
+                let p = p.clone();
+                return self.seek(tid, sig, &p);
+            }
+        }
+        self.task(tid)?.cont(sig)?;
+        self.run_to_next_stop(tid)
+    }
+
+    /// Wait for the running thread `tid` to stop and park it.
+    fn run_to_next_stop(&mut self, tid: i32) -> Result<()> {
+        let real = self.task(tid)?.tid;
         let stop = loop {
-            if let Some((_, s)) = tracee::stop::wait(Some(self.task.tid))? {
+            if let Some((_, s)) = tracee::stop::wait(Some(real))? {
                 break s;
             }
         };
         self.stops += 1;
-        match stop {
-            Stop::Seccomp => self.on_syscall().map(|_| Step::Running),
-            Stop::Signal(sig) => self.on_signal(sig).map(|_| Step::Running),
-            Stop::Exited(code) => self.on_exit(ExitStatus::Exited(code)),
+        self.park(tid, stop)
+    }
+
+    fn park(&mut self, tid: i32, stop: Stop) -> Result<()> {
+        let parked = match stop {
+            Stop::Seccomp => Parked::AtSyscall(self.task(tid)?.regs()?),
+            Stop::Signal(libc::SIGSEGV) => {
+                let task = self.task(tid)?;
+                let pc = task.regs()?.pc();
+                if insn::tsc_insn_at(task, pc).is_some() {
+                    Parked::AtTsc
+                } else {
+                    Parked::AtSignal(libc::SIGSEGV)
+                }
+            }
+            Stop::Signal(sig) => Parked::AtSignal(sig),
+            Stop::Exec => Parked::AtExec,
+            Stop::Exited(code) => Parked::Dead(ExitStatus::Exited(code)),
             Stop::Killed {
                 signal,
                 core_dumped,
-            } => self.on_exit(ExitStatus::Signaled {
+            } => Parked::Dead(ExitStatus::Signaled {
                 signal,
                 core_dumped,
             }),
-            Stop::Exec => Err(self.diverged("exec'd unexpectedly".into())),
-            Stop::Syscall | Stop::Clone | Stop::Exiting | Stop::Event(_) => Ok(Step::Running),
-        }
-    }
-
-    fn on_exit(&mut self, status: ExitStatus) -> Result<Step> {
-        match &self.next {
-            Some(Event {
-                kind: EventKind::Exit { status: s },
-                ..
-            }) if *s == status => {
-                self.take()?;
-                Ok(Step::Exited(status))
+            Stop::Interrupted | Stop::GroupStop(_) => Parked::Ready,
+            other => {
+                return Err(self.diverged(format!("stopped unexpectedly ({other:?})")));
             }
-            _ => Err(self.diverged(format!("ended with {status:?}"))),
-        }
+        };
+        self.thread(tid)?.parked = parked;
+        Ok(())
     }
 
-    fn on_signal(&mut self, sig: i32) -> Result<()> {
-        let mut regs = self.task.regs()?;
-        if sig == libc::SIGSEGV {
-            if let Some(ins) = insn::tsc_insn_at(&mut self.task, regs.pc()) {
-                let Some(Event {
-                    kind: EventKind::Rdtsc { value, aux },
-                    ..
-                }) = self.next
-                else {
-                    return Err(self.diverged(format!("read the time stamp counter at {:#x}", regs.pc())));
-                };
+    /// Replay the next event.
+    pub fn step(&mut self) -> Result<Step> {
+        let Some(ev) = self.next.clone() else {
+            return Err(self.diverged("is still running".into()));
+        };
+        let tid = ev.tid;
+        if ev.kind_is_exit() {
+            return self.replay_exit(tid, ev);
+        }
+        let parked = self.thread(tid)?.parked;
+        match (&ev.kind, parked) {
+            (EventKind::Syscall(sc), Parked::AtSyscall(regs)) => self.on_syscall(tid, regs, sc)?,
+            (EventKind::Exec { writes }, Parked::AtSyscall(regs))
+                if regs.syscall_no() == libc::SYS_execve =>
+            {
+                let writes = writes.clone();
+                self.consume()?;
+                let task = self.task(tid)?;
+                task.cont(None)?;
+                self.run_to_next_stop(tid)?;
+                if !matches!(self.thread(tid)?.parked, Parked::AtExec) {
+                    return Err(self.diverged("did not exec".into()));
+                }
+                self.apply_exec(tid, &writes)?;
+                self.run_to_next_stop_after_cont(tid)?;
+            }
+            (EventKind::Rdtsc { value, aux }, Parked::AtTsc) => {
+                let (value, aux) = (*value, *aux);
+                let task = self.task(tid)?;
+                let mut regs = task.regs()?;
+                let ins = insn::tsc_insn_at(task, regs.pc()).expect("parked at a tsc insn");
                 regs.0.rax = value & 0xffff_ffff;
                 regs.0.rdx = value >> 32;
                 if let Some(a) = aux {
                     regs.0.rcx = a as u64;
                 }
                 regs.set_pc(regs.pc() + ins.len());
-                self.task.set_regs(&regs)?;
-                self.take()?;
-                return Ok(());
+                task.set_regs(&regs)?;
+                self.consume()?;
+                self.resume(tid, None)?;
+            }
+            (EventKind::Signal(s), Parked::AtSignal(sig)) if s.signo == sig => {
+                let info = s.siginfo.clone();
+                if info.len() == 128 {
+                    self.task(tid)?.set_siginfo_bytes(&info)?;
+                }
+                self.consume()?;
+                self.resume(tid, Some(sig))?;
+            }
+            (EventKind::Schedule { position: None }, Parked::Ready) => {
+                self.consume()?;
+                self.resume(tid, None)?;
+            }
+            (_, parked) => {
+                let actual = match parked {
+                    Parked::AtSyscall(regs) => format!(
+                        "called {}({})",
+                        syscalls::name(regs.syscall_no()),
+                        regs.args()
+                            .iter()
+                            .map(|a| format!("{a:#x}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                    Parked::AtSignal(sig) => format!("received signal {sig}"),
+                    Parked::AtTsc => "read the time stamp counter".into(),
+                    Parked::Ready => "was not at a scheduling point".into(),
+                    Parked::AtExec => "exec'd".into(),
+                    Parked::Dead(st) => format!("ended with {st:?}"),
+                    Parked::Exiting => "is exiting".into(),
+                };
+                return Err(self.diverged(actual));
             }
         }
-        match &self.next {
-            Some(Event {
-                kind: EventKind::Signal(s),
-                ..
-            }) if s.signo == sig => {
-                self.take()?;
-                self.deliver = Some(sig);
-                Ok(())
-            }
-            _ => Err(self.diverged(format!("received signal {sig} at {:#x}", regs.pc()))),
-        }
+        Ok(Step::Running)
     }
 
-    fn on_syscall(&mut self) -> Result<()> {
-        let mut regs = self.task.regs()?;
-        let no = regs.syscall_no();
-        let args = regs.args();
-        let row = syscalls::lookup(no);
-        let ev = match &self.next {
-            Some(Event {
-                kind: EventKind::Exec { .. },
+    fn run_to_next_stop_after_cont(&mut self, tid: i32) -> Result<()> {
+        self.resume(tid, None)
+    }
+
+    /// The process ended: reap its threads until the leader's status is known.
+    fn replay_exit(&mut self, tid: i32, ev: Event) -> Result<Step> {
+        let EventKind::Exit { status } = ev.kind else {
+            unreachable!("checked by the caller")
+        };
+        let leader_real = self.threads.get(&tid).map(|t| t.task.tid);
+        let got = loop {
+            if let Some(Thread {
+                parked: Parked::Dead(st),
                 ..
-            }) if row.map(|r| r.class) == Some(Class::Special(Special::Execve)) => {
-                return self.replay_execve();
+            }) = self.threads.get(&tid)
+            {
+                break *st;
             }
-            Some(Event {
-                kind: EventKind::Syscall(ev),
-                ..
-            }) if ev.no as i64 == no && ev.args == args => ev.clone(),
-            _ => {
-                return Err(self.diverged(format!(
-                    "called {}({})",
-                    syscalls::name(no),
-                    args.iter().map(|a| format!("{a:#x}")).collect::<Vec<_>>().join(", ")
-                )))
+            match tracee::stop::wait(None) {
+                Ok(Some((pid, stop))) => {
+                    if Some(pid) == leader_real {
+                        match stop {
+                            Stop::Exited(c) => break ExitStatus::Exited(c),
+                            Stop::Killed {
+                                signal,
+                                core_dumped,
+                            } => {
+                                break ExitStatus::Signaled {
+                                    signal,
+                                    core_dumped,
+                                }
+                            }
+                            other => {
+                                return Err(self.diverged(format!(
+                                    "stopped instead of ending ({other:?})"
+                                )))
+                            }
+                        }
+                    }
+                }
+                Ok(None) => {}
+                Err(_) => return Err(self.diverged("disappeared".into())),
             }
         };
-        let row = row.expect("a recorded syscall has a row");
+        if got != status {
+            return Err(self.diverged(format!("ended with {got:?}")));
+        }
+        self.consume()?;
+        Ok(Step::Exited(got))
+    }
+
+    fn on_syscall(&mut self, tid: i32, mut regs: Regs, ev: &SyscallEvent) -> Result<()> {
+        let no = regs.syscall_no();
+        let args = regs.args();
+        if ev.no as i64 != no || ev.args != args {
+            return Err(self.diverged(format!(
+                "called {}({})",
+                syscalls::name(no),
+                args.iter()
+                    .map(|a| format!("{a:#x}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        let row = syscalls::lookup(no).expect("a recorded syscall has a row");
+        self.consume()?;
         match row.class {
-            Class::Emulate => self.emulate(&mut regs, &ev)?,
-            Class::Execute => self.execute(&regs, &ev, true)?,
-            Class::ExecuteSetResult => self.execute(&regs, &ev, false)?,
-            Class::Special(Special::Mmap) => self.replay_mmap(&mut regs, &ev)?,
-            Class::Special(Special::Rseq) => self.emulate(&mut regs, &ev)?,
-            // No result: exit ends the thread, rt_sigreturn restores the registers.
-            Class::Special(Special::Exit | Special::Sigreturn) => {}
-            Class::Special(Special::Kill) => self.replay_kill(&mut regs, &ev)?,
-            Class::Special(Special::Execve) => self.emulate(&mut regs, &ev)?,
-            Class::Special(Special::Clone) | Class::Unsupported(_) => {
+            Class::Emulate | Class::Special(Special::Rseq) | Class::Special(Special::Execve) => {
+                self.emulate(tid, &mut regs, ev)?
+            }
+            Class::Execute => self.execute(tid, ev, true)?,
+            Class::ExecuteSetResult => self.execute(tid, ev, false)?,
+            Class::Special(Special::Mmap) => self.replay_mmap(tid, &mut regs, ev)?,
+            Class::Special(Special::Sigreturn) => {}
+            Class::Special(Special::Exit) => return self.replay_thread_exit(tid, ev),
+            Class::Special(Special::Kill) => self.replay_kill(tid, &mut regs, ev)?,
+            Class::Special(Special::Clone) => self.replay_clone(tid, &mut regs, ev)?,
+            Class::Unsupported(_) => {
                 return Err(Error::Unreplayable(format!(
-                    "syscall {} cannot be replayed yet",
+                    "syscall {} cannot be replayed",
                     row.name
                 )))
             }
         }
-        self.take()?;
-        Ok(())
+        self.resume(tid, None)
     }
 
     /// Set the recorded result and memory; the kernel skips the syscall.
-    fn emulate(&mut self, regs: &mut tracee::Regs, ev: &SyscallEvent) -> Result<()> {
+    fn emulate(&mut self, tid: i32, regs: &mut Regs, ev: &SyscallEvent) -> Result<()> {
+        let echo = self.echo && ev.result > 0;
+        let task = self.task(tid)?;
         for w in &ev.writes {
-            self.task.write_bytes(RemotePtr::new(w.addr), &w.data)?;
+            task.write_bytes(RemotePtr::new(w.addr), &w.data)?;
         }
-        if self.echo && ev.result > 0 {
-            self.echo_output(ev)?;
+        if echo {
+            echo_output(task, ev);
         }
         regs.set_syscall_no(-1);
         regs.set_result(ev.result);
-        self.task.set_regs(regs)?;
+        task.set_regs(regs)?;
+        if (-516..=-512).contains(&ev.result) {
+            // Interrupted and to be restarted by the kernel (ERESTART*): at the exit stop the
+            // kernel's restart logic must see the syscall number, as it did when recorded.
+            task.cont_syscall(None)?;
+            match tracee::stop::wait(Some(task.tid))? {
+                Some((_, Stop::Syscall)) => {}
+                other => {
+                    return Err(Error::Unreplayable(format!(
+                        "expected the exit of a skipped syscall, got {other:?}"
+                    )))
+                }
+            }
+            let mut r = task.regs()?;
+            r.set_syscall_no(ev.no as i64);
+            r.set_result(ev.result);
+            task.set_regs(&r)?;
+        }
         Ok(())
     }
 
     /// Run the syscall for real; check (or impose) the recorded result.
-    fn execute(&mut self, regs: &tracee::Regs, ev: &SyscallEvent, check: bool) -> Result<()> {
-        self.task.cont_syscall(None)?;
+    fn execute(&mut self, tid: i32, ev: &SyscallEvent, check: bool) -> Result<()> {
+        let task = self.task(tid)?;
+        task.cont_syscall(None)?;
+        let stop = tracee::stop::wait(Some(task.tid))?;
         self.stops += 1;
-        match tracee::stop::wait(Some(self.task.tid))? {
-            Some((_, Stop::Syscall)) => {}
-            other => {
-                return Err(Error::Unreplayable(format!(
-                    "expected the exit of {}, got {other:?}",
-                    syscalls::name(ev.no as i64)
-                )))
-            }
+        if !matches!(stop, Some((_, Stop::Syscall))) {
+            return Err(Error::Unreplayable(format!(
+                "expected the exit of {}, got {stop:?}",
+                syscalls::name(ev.no as i64)
+            )));
         }
-        let mut after = self.task.regs()?;
+        let task = self.task(tid)?;
+        let mut after = task.regs()?;
         if after.result() != ev.result {
             if check {
-                return Err(self.diverged(format!(
-                    "got result {:#x} from {} (recorded {:#x})",
-                    after.result(),
-                    syscalls::name(ev.no as i64),
-                    ev.result
-                )));
+                let got = after.result();
+                return Err(Error::Diverged {
+                    event: self.next_no - 1,
+                    expected: format!(
+                        "{} to return {:#x}",
+                        syscalls::name(ev.no as i64),
+                        ev.result
+                    ),
+                    actual: format!("got {got:#x}"),
+                });
             }
             after.set_result(ev.result);
-            self.task.set_regs(&after)?;
+            task.set_regs(&after)?;
         }
-        let _ = regs;
         Ok(())
     }
 
-    fn replay_mmap(&mut self, regs: &mut tracee::Regs, ev: &SyscallEvent) -> Result<()> {
+    fn replay_mmap(&mut self, tid: i32, regs: &mut Regs, ev: &SyscallEvent) -> Result<()> {
         let Some(file) = &ev.file else {
-            if ev.result >= 0 && ev.args[3] as i32 & libc::MAP_ANONYMOUS == 0 && (ev.args[4] as i32) >= 0 {
+            if ev.result >= 0
+                && ev.args[3] as i32 & libc::MAP_ANONYMOUS == 0
+                && (ev.args[4] as i32) >= 0
+            {
                 // A mapping of a non-regular file (/dev/zero): anonymous memory is the same.
                 let mut a = ev.args;
                 a[0] = ev.result as u64;
@@ -346,117 +543,216 @@ impl ReplaySession {
                     | libc::MAP_ANONYMOUS
                     | libc::MAP_FIXED) as u64;
                 a[4] = u64::MAX;
-                let got = self.task.syscall_instead(regs, libc::SYS_mmap, a)?;
-                return self.finish_injected(regs, ev, got);
+                let got = self.task(tid)?.syscall_instead(regs, libc::SYS_mmap, a)?;
+                return self.finish_injected(tid, regs, ev, got);
             }
-            return self.execute(regs, ev, true);
+            return self.execute(tid, ev, true);
         };
         if ev.result < 0 {
-            return self.emulate(regs, ev);
+            return self.emulate(tid, regs, ev);
         }
         let path = self.reader.file_path(file)?;
-        let got = mmap::map_stored(&mut self.task, regs, &path, ev.result as u64)?;
-        self.finish_injected(regs, ev, got)
+        let got = mmap::map_stored(self.task(tid)?, regs, &path, ev.result as u64)?;
+        self.finish_injected(tid, regs, ev, got)
     }
 
-    fn finish_injected(&mut self, regs: &mut tracee::Regs, ev: &SyscallEvent, got: i64) -> Result<()> {
+    fn finish_injected(&mut self, tid: i32, regs: &mut Regs, ev: &SyscallEvent, got: i64) -> Result<()> {
         if got != ev.result {
-            return Err(self.diverged(format!(
-                "could not map memory at {:#x} (got {got:#x})",
-                ev.result
-            )));
+            return Err(Error::Diverged {
+                event: self.next_no - 1,
+                expected: format!("memory mapped at {:#x}", ev.result),
+                actual: format!("got {got:#x}"),
+            });
         }
         regs.set_result(ev.result);
-        self.task.set_regs(regs)?;
+        self.task(tid)?.set_regs(regs)?;
         Ok(())
+    }
+
+    /// The real tid of recorded thread `tid`, if it is one of ours.
+    fn real_tid(&self, recorded: u64) -> Option<u64> {
+        i32::try_from(recorded)
+            .ok()
+            .and_then(|r| self.threads.get(&r))
+            .map(|t| t.task.tid.as_raw() as u64)
     }
 
     /// kill/tkill/tgkill: a signal to the program itself is really sent (to the replayed ids);
     /// one to another process is emulated.
-    fn replay_kill(&mut self, regs: &mut tracee::Regs, ev: &SyscallEvent) -> Result<()> {
-        let me = self.recorded_tid as u64;
-        let real = self.task.tid.as_raw() as u64;
+    fn replay_kill(&mut self, tid: i32, regs: &mut Regs, ev: &SyscallEvent) -> Result<()> {
+        let me = self.leader as u64;
+        let real_leader = self.real_tid(me).unwrap_or(0);
         let mut a = ev.args;
-        let to_self = match ev.no as i64 {
-            libc::SYS_kill => a[0] == me || a[0] == 0,
-            libc::SYS_tkill => a[0] == me,
-            libc::SYS_tgkill => a[0] == me && a[1] == me,
+        let translated = match ev.no as i64 {
+            libc::SYS_kill if a[0] == me => {
+                a[0] = real_leader;
+                true
+            }
+            libc::SYS_tkill => match self.real_tid(a[0]) {
+                Some(r) => {
+                    a[0] = r;
+                    true
+                }
+                None => false,
+            },
+            libc::SYS_tgkill if a[0] == me => match self.real_tid(a[1]) {
+                Some(r) => {
+                    a[0] = real_leader;
+                    a[1] = r;
+                    true
+                }
+                None => false,
+            },
             _ => false,
         };
-        if !to_self || ev.result < 0 {
-            return self.emulate(regs, ev);
+        if !translated || ev.result < 0 {
+            return self.emulate(tid, regs, ev);
         }
-        match ev.no as i64 {
-            libc::SYS_kill if a[0] != 0 => a[0] = real,
-            libc::SYS_tkill => a[0] = real,
-            libc::SYS_tgkill => {
-                a[0] = real;
-                a[1] = real;
-            }
-            _ => {}
-        }
-        let got = self.task.syscall_instead(regs, ev.no as i64, a)?;
+        let got = self.task(tid)?.syscall_instead(regs, ev.no as i64, a)?;
         if got < 0 {
             return Err(self.diverged(format!("failed to signal itself ({got})")));
         }
         regs.set_result(ev.result);
-        self.task.set_regs(regs)?;
+        self.task(tid)?.set_regs(regs)?;
         Ok(())
     }
 
-    fn replay_execve(&mut self) -> Result<()> {
-        let Some(Event {
-            kind: EventKind::Exec { writes },
-            ..
-        }) = self.take()?
-        else {
-            unreachable!("checked by the caller")
-        };
-        self.task.cont(None)?;
-        match tracee::stop::wait(Some(self.task.tid))? {
-            Some((_, Stop::Exec)) => self.apply_exec(&writes),
-            other => Err(self.diverged(format!("did not exec ({other:?})"))),
-        }
-    }
-
-    /// Write what the program writes to stdout/stderr to ours.
-    fn echo_output(&mut self, ev: &SyscallEvent) -> Result<()> {
-        let fd = ev.args[0];
-        if fd != 1 && fd != 2 {
-            return Ok(());
-        }
-        let chunks: Vec<(u64, usize)> = match ev.no as i64 {
-            libc::SYS_write => vec![(ev.args[1], ev.result as usize)],
-            libc::SYS_writev => {
-                let raw = self
-                    .task
-                    .read_prefix(RemotePtr::new(ev.args[1]), (ev.args[2].min(1024) * 16) as usize);
-                let mut left = ev.result as u64;
-                let mut v = Vec::new();
-                for c in raw.chunks_exact(16) {
-                    if left == 0 {
-                        break;
-                    }
-                    let base = u64::from_le_bytes(c[0..8].try_into().expect("8 bytes"));
-                    let len = u64::from_le_bytes(c[8..16].try_into().expect("8 bytes")).min(left);
-                    v.push((base, len as usize));
-                    left -= len;
-                }
-                v
-            }
-            _ => return Ok(()),
-        };
-        let datas = self.task.read_ranges(&chunks);
-        let mut out: Box<dyn std::io::Write> = if fd == 1 {
-            Box::new(std::io::stdout().lock())
+    /// clone of a thread: create it for real, under its recorded tid as the program sees it.
+    /// A child process (fork, vfork, posix_spawn) is not re-created: its effects are in the trace.
+    fn replay_clone(&mut self, tid: i32, regs: &mut Regs, ev: &SyscallEvent) -> Result<()> {
+        let flags = if ev.no as i64 == libc::SYS_clone3 {
+            self.task(tid)?.read_u64(RemotePtr::new(ev.args[0]))?
+        } else if ev.no as i64 == libc::SYS_clone {
+            ev.args[0]
         } else {
-            Box::new(std::io::stderr().lock())
+            0
         };
-        for d in datas {
-            let _ = out.write_all(&d);
+        if flags & libc::CLONE_THREAD as u64 == 0 || ev.result <= 0 {
+            return self.emulate(tid, regs, ev);
         }
-        let _ = out.flush();
+        let task = self.task(tid)?;
+        task.cont_syscall(None)?;
+        let real_parent = task.tid;
+        let new_real = match tracee::stop::wait(Some(real_parent))? {
+            Some((_, Stop::Clone)) => task.event_msg()? as i32,
+            other => return Err(self.diverged(format!("did not create a thread ({other:?})"))),
+        };
+        task.cont_syscall(None)?;
+        match tracee::stop::wait(Some(real_parent))? {
+            Some((_, Stop::Syscall)) => {}
+            other => return Err(self.diverged(format!("did not finish clone ({other:?})"))),
+        }
+        let mut after = task.regs()?;
+        after.set_result(ev.result);
+        task.set_regs(&after)?;
+        let recorded = ev.result as u32;
+        // Where the kernel stored the real tid, the program must see the recorded one.
+        let (ptid, ctid) = if ev.no as i64 == libc::SYS_clone3 {
+            (
+                task.read_u64(RemotePtr::new(ev.args[0] + 24))?,
+                task.read_u64(RemotePtr::new(ev.args[0] + 16))?,
+            )
+        } else {
+            (ev.args[2], ev.args[3])
+        };
+        if flags & libc::CLONE_PARENT_SETTID as u64 != 0 && ptid != 0 {
+            task.write_bytes(RemotePtr::new(ptid), &recorded.to_le_bytes())?;
+        }
+        if flags & libc::CLONE_CHILD_SETTID as u64 != 0 && ctid != 0 {
+            task.write_bytes(RemotePtr::new(ctid), &recorded.to_le_bytes())?;
+        }
+        let new_pid = Pid::from_raw(new_real);
+        let leader_real = self.threads[&self.leader].task.tid;
+        match tracee::stop::wait(Some(new_pid))? {
+            Some((_, Stop::Interrupted)) => {}
+            other => return Err(self.diverged(format!("new thread did not start ({other:?})"))),
+        }
+        self.threads.insert(
+            ev.result as i32,
+            Thread {
+                task: Task::new(new_pid, leader_real),
+                parked: Parked::Ready,
+            },
+        );
         Ok(())
+    }
+
+    /// exit (one thread) or exit_group: let it happen.
+    fn replay_thread_exit(&mut self, tid: i32, ev: &SyscallEvent) -> Result<()> {
+        let task = self.task(tid)?;
+        task.cont(None)?;
+        if ev.no as i64 == libc::SYS_exit && tid != self.leader {
+            // Wait for its death: the kernel clears its tid word (CLONE_CHILD_CLEARTID) then,
+            // which a joining thread will look at.
+            self.run_to_next_stop(tid)?;
+            if let Parked::Dead(_) = self.thread(tid)?.parked {
+                self.threads.remove(&tid);
+            }
+        } else {
+            self.thread(tid)?.parked = Parked::Exiting;
+        }
+        Ok(())
+    }
+
+    /// Run `tid` to the recorded preemption position `p` and park it there.
+    fn seek(&mut self, tid: i32, sig: Option<i32>, p: &Position) -> Result<()> {
+        let exclude = self.in_flight(tid)?;
+        let task = self.task(tid)?;
+        task.set_exec_breakpoint(Some(p.pc))?;
+        task.cont(sig)?;
+        let mut hits = 0u64;
+        let real = task.tid;
+        loop {
+            let stop = tracee::stop::wait(Some(real))?;
+            self.seek_stops += 1;
+            let task = self.task(tid)?;
+            match stop {
+                Some((_, Stop::Signal(libc::SIGTRAP))) if task.hit_breakpoint()? => {
+                    hits += 1;
+                    let regs = task.regs()?;
+                    if regs_equal(&regs.to_words(), &p.regs) {
+                        let d = tracee::digest::digest(task, &exclude)?;
+                        if p.digest.is_none_or(|want| want == d) {
+                            task.set_exec_breakpoint(None)?;
+                            self.thread(tid)?.parked = Parked::Ready;
+                            return self.consume();
+                        }
+                    }
+                    if hits > SEEK_LIMIT {
+                        return Err(self.diverged(format!(
+                            "passed {:#x} {hits} times without the recorded state",
+                            p.pc
+                        )));
+                    }
+                    task.cont(None)?;
+                }
+                Some((_, s)) => {
+                    let _ = task.set_exec_breakpoint(None);
+                    return Err(self.diverged(format!(
+                        "stopped ({s:?}) before reaching {:#x} in the recorded state ({hits} hits)",
+                        p.pc
+                    )));
+                }
+                None => {}
+            }
+        }
+    }
+
+    /// Output buffers of syscalls other threads are parked at (left out of digests, as in
+    /// recording).
+    fn in_flight(&mut self, except: i32) -> Result<Vec<(u64, u64)>> {
+        let mut out = Vec::new();
+        for (&tid, t) in self.threads.iter_mut() {
+            if tid == except {
+                continue;
+            }
+            if let Parked::AtSyscall(regs) = t.parked {
+                if let Some(row) = syscalls::lookup(regs.syscall_no()) {
+                    out.extend(row.max_regions(&regs.args(), &mut t.task));
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Replay to the end.
@@ -469,6 +765,7 @@ impl ReplaySession {
                         exit,
                         events: self.next_no - 1,
                         stops: self.stops,
+                        seek_stops: self.seek_stops,
                     })
                 }
                 Err(e) => {
@@ -478,4 +775,54 @@ impl ReplaySession {
             }
         }
     }
+}
+
+trait EventExt {
+    fn kind_is_exit(&self) -> bool;
+}
+
+impl EventExt for Event {
+    fn kind_is_exit(&self) -> bool {
+        matches!(self.kind, EventKind::Exit { .. })
+    }
+}
+
+/// Write what the program writes to stdout/stderr to ours.
+fn echo_output(task: &mut Task, ev: &SyscallEvent) {
+    let fd = ev.args[0];
+    if fd != 1 && fd != 2 {
+        return;
+    }
+    let chunks: Vec<(u64, usize)> = match ev.no as i64 {
+        libc::SYS_write => vec![(ev.args[1], ev.result as usize)],
+        libc::SYS_writev => {
+            let raw = task.read_prefix(
+                RemotePtr::new(ev.args[1]),
+                (ev.args[2].min(1024) * 16) as usize,
+            );
+            let mut left = ev.result as u64;
+            let mut v = Vec::new();
+            for c in raw.chunks_exact(16) {
+                if left == 0 {
+                    break;
+                }
+                let base = u64::from_le_bytes(c[0..8].try_into().expect("8 bytes"));
+                let len = u64::from_le_bytes(c[8..16].try_into().expect("8 bytes")).min(left);
+                v.push((base, len as usize));
+                left -= len;
+            }
+            v
+        }
+        _ => return,
+    };
+    let datas = task.read_ranges(&chunks);
+    let mut out: Box<dyn std::io::Write> = if fd == 1 {
+        Box::new(std::io::stdout().lock())
+    } else {
+        Box::new(std::io::stderr().lock())
+    };
+    for d in datas {
+        let _ = out.write_all(&d);
+    }
+    let _ = out.flush();
 }

@@ -47,3 +47,60 @@ pub fn die_of_signal(sig: i32) -> ! {
     }
     std::process::exit(128 + sig)
 }
+
+static ALARM: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn on_alarm(_: libc::c_int) {
+    ALARM.store(true, Ordering::SeqCst);
+}
+
+/// A deadline for blocking waits: SIGALRM interrupts waitpid (EINTR) when it passes, and then
+/// every millisecond until disarmed, so a wait that started just after the first tick still ends.
+pub struct Deadline(());
+
+impl Deadline {
+    /// Arm a deadline `after` from now.
+    pub fn arm(after: std::time::Duration) -> Deadline {
+        static INSTALLED: std::sync::Once = std::sync::Once::new();
+        INSTALLED.call_once(|| {
+            let action = SigAction::new(
+                SigHandler::Handler(on_alarm),
+                SaFlags::empty(),
+                SigSet::empty(),
+            );
+            // SAFETY: the handler only stores into an atomic, which is async-signal-safe.
+            let _ = unsafe { sigaction(Signal::SIGALRM, &action) };
+        });
+        ALARM.store(false, Ordering::SeqCst);
+        let after = after.max(std::time::Duration::from_micros(100));
+        set_itimer(after, std::time::Duration::from_millis(1));
+        Deadline(())
+    }
+
+    /// Whether the deadline has passed.
+    pub fn passed(&self) -> bool {
+        ALARM.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for Deadline {
+    fn drop(&mut self) {
+        set_itimer(std::time::Duration::ZERO, std::time::Duration::ZERO);
+        ALARM.store(false, Ordering::SeqCst);
+    }
+}
+
+fn set_itimer(value: std::time::Duration, interval: std::time::Duration) {
+    let tv = |d: std::time::Duration| libc::timeval {
+        tv_sec: d.as_secs() as libc::time_t,
+        tv_usec: d.subsec_micros() as libc::suseconds_t,
+    };
+    let it = libc::itimerval {
+        it_interval: tv(interval),
+        it_value: tv(value),
+    };
+    // SAFETY: setitimer reads the itimerval we pass and writes nothing (old value pointer null).
+    unsafe {
+        libc::setitimer(libc::ITIMER_REAL, &it, std::ptr::null_mut());
+    }
+}

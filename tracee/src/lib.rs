@@ -3,6 +3,7 @@
 
 pub mod auxv;
 pub mod cpuid;
+pub mod digest;
 mod error;
 pub mod insn;
 pub mod interrupt;
@@ -19,7 +20,7 @@ pub use nix::unistd::Pid;
 pub use regs::{Regs, REGS_WORDS};
 pub use remote_ptr::RemotePtr;
 pub use stop::Stop;
-pub use task::Task;
+pub use task::{tgid_of, Task};
 
 /// `uname -r` of this machine.
 pub fn kernel_release() -> String {

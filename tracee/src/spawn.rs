@@ -74,12 +74,15 @@ fn cstring(bytes: &[u8], what: &str, program: &str) -> Result<CString> {
     })
 }
 
-/// The ptrace options every tracee gets.
+/// The ptrace options every tracee gets. Child processes (fork, vfork) are caught only long
+/// enough to undo what they inherited from us (rdtsc trapping), then detached.
 pub fn trace_options() -> Options {
     Options::PTRACE_O_EXITKILL
         | Options::PTRACE_O_TRACESYSGOOD
         | Options::PTRACE_O_TRACEEXEC
         | Options::PTRACE_O_TRACECLONE
+        | Options::PTRACE_O_TRACEFORK
+        | Options::PTRACE_O_TRACEVFORK
         | Options::PTRACE_O_TRACESECCOMP
 }
 
@@ -127,6 +130,12 @@ pub fn spawn(opts: &SpawnOptions) -> Result<Task> {
         reason: format!("pipe: {e}"),
     })?;
     let wr_fd = std::os::fd::AsRawFd::as_raw_fd(&wr);
+    // A pipe on which the child waits until the parent has seized it.
+    let (go_rd, go_wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::Spawn {
+        program: pname.clone(),
+        reason: format!("pipe: {e}"),
+    })?;
+    let go_fd = std::os::fd::AsRawFd::as_raw_fd(&go_rd);
 
     // SAFETY: the recorder is single-threaded when it spawns; the child only makes
     // async-signal-safe calls (raw syscalls) on memory prepared before the fork, then execs or
@@ -147,13 +156,15 @@ pub fn spawn(opts: &SpawnOptions) -> Result<Task> {
                     opts.seccomp_trace_all.then_some(&filter),
                     devnull_fd,
                     wr_fd,
+                    go_fd,
                 )
             }
         }
         Ok(ForkResult::Parent { child }) => {
             drop(wr);
+            drop(go_rd);
             drop(devnull);
-            let r = parent_after_fork(child, opts.seccomp_trace_all, &pname, rd);
+            let r = parent_after_fork(child, opts.seccomp_trace_all, &pname, rd, go_wr);
             if r.is_err() {
                 let _ = nix::sys::signal::kill(child, Signal::SIGKILL);
                 let _ = waitpid(child, None);
@@ -173,6 +184,7 @@ unsafe fn child_after_fork(
     filter: Option<&seccomp::Filter>,
     devnull: Option<i32>,
     err_fd: i32,
+    go_fd: i32,
 ) -> ! {
     let fail = |stage: i32| -> ! {
         let errno = *libc::__errno_location();
@@ -201,10 +213,13 @@ unsafe fn child_after_fork(
     if libc::prctl(libc::PR_SET_TSC, libc::PR_TSC_SIGSEGV) < 0 {
         fail(4);
     }
-    if libc::ptrace(libc::PTRACE_TRACEME, 0, 0, 0) < 0 {
-        fail(5);
+    // Wait until the parent has seized us (it closes its end, or writes a byte).
+    let mut byte = 0u8;
+    while libc::read(go_fd, (&mut byte as *mut u8).cast(), 1) < 0 {
+        if *libc::__errno_location() != libc::EINTR {
+            fail(5);
+        }
     }
-    libc::raise(libc::SIGSTOP);
     if let Some(f) = filter {
         if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 {
             fail(6);
@@ -228,22 +243,20 @@ fn parent_after_fork(
     seccomp_on: bool,
     pname: &str,
     rd: std::os::fd::OwnedFd,
+    go: std::os::fd::OwnedFd,
 ) -> Result<Task> {
     let fail = |reason: String| Error::Spawn {
         program: pname.to_string(),
         reason,
     };
-    match waitpid(child, Some(WaitPidFlag::__WALL)).map_err(Error::Wait)? {
-        WaitStatus::Stopped(_, Signal::SIGSTOP) => {}
-        other => return Err(fail(format!("child did not stop as expected: {other:?}"))),
-    }
-    ptrace::setoptions(child, trace_options()).map_err(|source| Error::Ptrace {
-        op: "SETOPTIONS",
+    ptrace::seize(child, trace_options()).map_err(|source| Error::Ptrace {
+        op: "SEIZE",
         tid: child.as_raw(),
         source,
     })?;
+    let _ = nix::unistd::write(&go, &[1u8]);
+    drop(go);
     let task = Task::new(child, child);
-    task.cont(None)?;
     loop {
         match waitpid(child, Some(WaitPidFlag::__WALL)).map_err(Error::Wait)? {
             WaitStatus::PtraceEvent(_, _, ev) if ev == libc::PTRACE_EVENT_SECCOMP && seccomp_on => {
@@ -262,7 +275,7 @@ fn parent_after_fork(
                         2 => "changing directory",
                         3 => "turning off address randomisation",
                         4 => "trapping rdtsc (PR_SET_TSC)",
-                        5 => "ptrace(TRACEME) (is ptrace allowed here? see `cargo record-test doctor`)",
+                        5 => "waiting to be traced",
                         6 | 7 => "installing the seccomp filter",
                         _ => "execve",
                     };
@@ -274,6 +287,10 @@ fn parent_after_fork(
             WaitStatus::Stopped(_, sig) => {
                 // A signal before exec (e.g. SIGINT from the terminal): pass it on.
                 task.cont(Some(sig as i32))?;
+            }
+            WaitStatus::PtraceEvent(_, _, ev) if ev == libc::PTRACE_EVENT_STOP => {
+                // A group stop before exec: resume.
+                task.cont(None)?;
             }
             _ => task.cont(None)?,
         }

@@ -16,6 +16,14 @@ pub enum Stop {
     Exec,
     /// PTRACE_EVENT_CLONE (new thread's tid in the event message).
     Clone,
+    /// PTRACE_EVENT_FORK or PTRACE_EVENT_VFORK (new process's pid in the event message).
+    Fork,
+    /// PTRACE_EVENT_VFORK_DONE.
+    VforkDone,
+    /// PTRACE_EVENT_STOP with SIGTRAP: PTRACE_INTERRUPT, or a new thread's first stop.
+    Interrupted,
+    /// PTRACE_EVENT_STOP with a stopping signal: a group stop.
+    GroupStop(i32),
     /// PTRACE_EVENT_EXIT.
     Exiting,
     /// Another PTRACE_EVENT (number).
@@ -31,13 +39,19 @@ pub enum Stop {
 fn decode(status: WaitStatus) -> Option<(Pid, Stop)> {
     Some(match status {
         WaitStatus::PtraceSyscall(pid) => (pid, Stop::Syscall),
-        WaitStatus::PtraceEvent(pid, _, ev) => (
+        WaitStatus::PtraceEvent(pid, sig, ev) => (
             pid,
             match ev {
                 libc::PTRACE_EVENT_SECCOMP => Stop::Seccomp,
                 libc::PTRACE_EVENT_EXEC => Stop::Exec,
                 libc::PTRACE_EVENT_CLONE => Stop::Clone,
+                libc::PTRACE_EVENT_FORK | libc::PTRACE_EVENT_VFORK => Stop::Fork,
+                libc::PTRACE_EVENT_VFORK_DONE => Stop::VforkDone,
                 libc::PTRACE_EVENT_EXIT => Stop::Exiting,
+                libc::PTRACE_EVENT_STOP if sig == nix::sys::signal::Signal::SIGTRAP => {
+                    Stop::Interrupted
+                }
+                libc::PTRACE_EVENT_STOP => Stop::GroupStop(sig as i32),
                 other => Stop::Event(other),
             },
         ),
@@ -52,6 +66,23 @@ fn decode(status: WaitStatus) -> Option<(Pid, Stop)> {
         ),
         WaitStatus::Continued(_) | WaitStatus::StillAlive => return None,
     })
+}
+
+/// Wait for the next stop of `tid` (or of any traced thread, with `None`) without blocking:
+/// `Ok(None)` when none is there.
+pub fn poll(tid: Option<Pid>) -> Result<Option<(Pid, Stop)>> {
+    loop {
+        match waitpid(tid, Some(WaitPidFlag::__WALL | WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) => return Ok(None),
+            Ok(st) => {
+                if let Some(s) = decode(st) {
+                    return Ok(Some(s));
+                }
+            }
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(Error::Wait(e)),
+        }
+    }
 }
 
 /// Wait for the next stop of `tid` (or of any traced thread, with `None`).

@@ -284,3 +284,156 @@ impl Task {
         Ok(bytes)
     }
 }
+
+/// Offset of `u_debugreg` in `struct user` on x86_64.
+const DEBUGREG_OFFSET: usize = 848;
+
+impl Task {
+    /// Stop the running thread (PTRACE_INTERRUPT; it reports `Stop::Interrupted`).
+    pub fn interrupt(&self) -> Result<()> {
+        ptrace::interrupt(self.tid).map_err(self.err("INTERRUPT"))
+    }
+
+    /// Let the thread go: it runs untraced from now on.
+    pub fn detach(&self) -> Result<()> {
+        ptrace::detach(self.tid, None).map_err(self.err("DETACH"))
+    }
+
+    fn write_debugreg(&self, n: usize, v: u64) -> Result<()> {
+        ptrace::write_user(
+            self.tid,
+            (DEBUGREG_OFFSET + n * 8) as ptrace::AddressType,
+            v as libc::c_long,
+        )
+        .map_err(self.err("POKEUSER"))
+    }
+
+    fn read_debugreg(&self, n: usize) -> Result<u64> {
+        ptrace::read_user(self.tid, (DEBUGREG_OFFSET + n * 8) as ptrace::AddressType)
+            .map(|v| v as u64)
+            .map_err(self.err("PEEKUSER"))
+    }
+
+    /// Arm hardware execution breakpoint 0 at `pc` (or disarm it with `None`).
+    pub fn set_exec_breakpoint(&self, pc: Option<u64>) -> Result<()> {
+        match pc {
+            Some(pc) => {
+                // DR7 must be off while DR0 changes.
+                self.write_debugreg(7, 0)?;
+                self.write_debugreg(0, pc)?;
+                // L0 enabled, RW0 = 00 (execute), LEN0 = 00.
+                self.write_debugreg(7, 1)
+            }
+            None => self.write_debugreg(7, 0),
+        }
+    }
+
+    /// Whether the current SIGTRAP came from hardware breakpoint 0 (and clear DR6).
+    pub fn hit_breakpoint(&self) -> Result<bool> {
+        let dr6 = self.read_debugreg(6)?;
+        self.write_debugreg(6, 0)?;
+        Ok(dr6 & 1 != 0)
+    }
+
+    /// From a stop right after a syscall instruction (no seccomp filter), run syscall `no` with
+    /// `args` from that instruction and return its result; the registers are then restored.
+    pub fn inject_syscall(&self, no: i64, args: [u64; 6]) -> Result<i64> {
+        let saved = self.regs()?;
+        let mut r = saved;
+        r.set_pc(saved.pc() - 2);
+        r.0.rax = no as u64;
+        r.set_args(args);
+        self.set_regs(&r)?;
+        self.cont_syscall(None)?;
+        let wait_syscall = || -> Result<()> {
+            loop {
+                match crate::stop::wait(Some(self.tid))? {
+                    Some((_, crate::Stop::Syscall)) => return Ok(()),
+                    Some((_, crate::Stop::Interrupted)) | None => {
+                        self.cont_syscall(None)?;
+                    }
+                    Some((_, crate::Stop::Signal(sig))) => {
+                        // Not now: the signal stays pending while we inject.
+                        let _ = sig;
+                        self.cont_syscall(None)?;
+                    }
+                    other => {
+                        return Err(Error::Protocol(format!(
+                            "unexpected stop while injecting a syscall: {other:?}"
+                        )))
+                    }
+                }
+            }
+        };
+        wait_syscall()?; // entry
+        self.cont_syscall(None)?;
+        wait_syscall()?; // exit
+        let result = self.regs()?.result();
+        self.set_regs(&saved)?;
+        Ok(result)
+    }
+}
+
+impl Task {
+    /// The FP/SSE state (fxsave layout) of the thread.
+    pub fn fpregs(&self) -> Result<libc::user_fpregs_struct> {
+        let mut fp = std::mem::MaybeUninit::<libc::user_fpregs_struct>::uninit();
+        // SAFETY: PTRACE_GETFPREGS writes exactly one user_fpregs_struct to the pointer we pass,
+        // which points to properly sized and aligned storage; we read it only on success.
+        let r = unsafe {
+            libc::ptrace(
+                libc::PTRACE_GETFPREGS,
+                self.tid.as_raw(),
+                std::ptr::null_mut::<libc::c_void>(),
+                fp.as_mut_ptr(),
+            )
+        };
+        if r < 0 {
+            return Err(Error::Ptrace {
+                op: "GETFPREGS",
+                tid: self.tid.as_raw(),
+                source: nix::errno::Errno::last(),
+            });
+        }
+        // SAFETY: the kernel filled the struct (r >= 0).
+        Ok(unsafe { fp.assume_init() })
+    }
+}
+
+impl Task {
+    /// Replace the siginfo of the current signal-delivery stop with recorded raw bytes.
+    pub fn set_siginfo_bytes(&self, bytes: &[u8]) -> Result<()> {
+        if bytes.len() != 128 {
+            return Err(Error::Protocol(format!("siginfo of {} bytes", bytes.len())));
+        }
+        let mut raw = [0u8; 128];
+        raw.copy_from_slice(bytes);
+        // SAFETY: siginfo_t is a plain 128-byte C struct for which any bit pattern is valid.
+        let info: libc::siginfo_t = unsafe { std::mem::transmute_copy(&raw) };
+        ptrace::setsiginfo(self.tid, &info).map_err(self.err("SETSIGINFO"))
+    }
+
+    /// Send `sig` to this thread (it becomes pending; a stopped thread takes it when resumed).
+    pub fn send_signal(&self, sig: i32) -> Result<()> {
+        // SAFETY: tgkill takes plain integers.
+        let r = unsafe { libc::syscall(libc::SYS_tgkill, self.tgid.as_raw(), self.tid.as_raw(), sig) };
+        if r < 0 {
+            return Err(Error::Ptrace {
+                op: "tgkill",
+                tid: self.tid.as_raw(),
+                source: nix::errno::Errno::last(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The thread group of `tid`, from /proc (None if it is gone).
+pub fn tgid_of(tid: Pid) -> Option<Pid> {
+    let status = std::fs::read_to_string(format!("/proc/{tid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Tgid:"))
+        .and_then(|v| v.trim().parse().ok())
+        .map(Pid::from_raw)
+}

@@ -99,6 +99,26 @@ pub struct Row {
     pub name: &'static str,
     pub class: Class,
     pub writes: Writes,
+    /// It may wait for something another thread or process does: the recorder lets it block in
+    /// the kernel and runs other threads meanwhile.
+    pub blocks: bool,
+}
+
+impl Row {
+    /// The same row, marked as a syscall that may block.
+    pub(crate) const fn blocking(mut self) -> Row {
+        self.blocks = true;
+        self
+    }
+
+    /// Whether this call may block (futex: only its wait operations).
+    pub fn may_block(&self, args: &[u64; 6]) -> bool {
+        if self.no as i64 == libc::SYS_futex {
+            let op = (args[1] as i32) & 0x7f; // without FUTEX_PRIVATE_FLAG / CLOCK_REALTIME
+            return matches!(op, 0 | 6 | 9 | 11 | 13); // WAIT, LOCK_PI, WAIT_BITSET, WAIT_REQUEUE_PI, LOCK_PI2
+        }
+        self.blocks
+    }
 }
 
 /// Never record more than this for one region: a guard against garbage lengths.
@@ -140,6 +160,39 @@ impl Row {
                 .filter_map(|w| region(w, call, task))
                 .collect(),
         }
+    }
+}
+
+impl Row {
+    /// The regions the call may write, whatever its result: for a call still in flight.
+    /// Lengths given by the result are bounded by the argument after the pointer (the count).
+    pub fn max_regions(&self, args: &[u64; 6], task: &mut Task) -> Vec<(u64, u64)> {
+        let call = Call {
+            no: self.no,
+            args: *args,
+            result: i64::MAX / 2,
+        };
+        let regions: Vec<(u64, usize)> = match self.writes {
+            Writes::Custom(f) => f(&call, task),
+            Writes::Rules(rules) => rules
+                .iter()
+                .filter_map(|w| {
+                    let mut w = *w;
+                    let count = args.get(w.ptr + 1).copied().unwrap_or(0);
+                    w.len = match w.len {
+                        Len::Ret => Len::Const(count),
+                        Len::RetTimes(n) => Len::Const(count.saturating_mul(n)),
+                        other => other,
+                    };
+                    region(&w, &call, task)
+                })
+                .collect(),
+        };
+        regions
+            .into_iter()
+            .filter(|&(a, l)| a != 0 && l > 0)
+            .map(|(a, l)| (a, a.saturating_add(l as u64)))
+            .collect()
     }
 }
 

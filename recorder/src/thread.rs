@@ -1,0 +1,70 @@
+//! What the recorder knows about each traced thread.
+
+use std::collections::VecDeque;
+
+use tracee::Task;
+
+use crate::syscall::Pending;
+
+/// Where a thread is, as the scheduler sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum State {
+    /// Stopped in user code and ready to run (a new thread, or a preempted one). Resuming it
+    /// records a Schedule event.
+    Ready,
+    /// Running user code: the current thread, the only one.
+    Running,
+    /// Let into the kernel for a syscall; its exit stop has not come yet.
+    InSyscall(Pending),
+    /// Stopped at a syscall's exit; recorded when it is next scheduled.
+    AtExit(Pending),
+    /// Gone (or going: it made `exit`).
+    Dead,
+}
+
+/// An asynchronous signal the recorder holds back until the thread's next scheduling point.
+#[derive(Clone, Debug)]
+pub(crate) struct Queued {
+    pub signo: i32,
+    pub siginfo: [u8; 128],
+}
+
+/// One thread of the recorded process.
+pub(crate) struct Thread {
+    pub task: Task,
+    pub state: State,
+    /// Created by a clone whose event is not recorded yet: not schedulable.
+    pub unborn: bool,
+    /// Signals to deliver at the next scheduling point.
+    pub queued: VecDeque<Queued>,
+    /// A signal we made pending (resuming from a syscall stop with it): its delivery stop is
+    /// expected next and is not recorded again; the siginfo to give it.
+    pub injected: Option<Queued>,
+    /// Resumed from a scheduling point and not stopped since: a signal stop now means the
+    /// signal arrived before any user code ran, at a point replay can reproduce.
+    pub fresh: bool,
+    /// A PTRACE_INTERRUPT was sent and its stop not yet seen.
+    pub interrupt_pending: bool,
+    /// Stopped by ptrace and able to be resumed (a new thread is not until its first stop).
+    pub parked: bool,
+}
+
+impl Thread {
+    pub fn new(task: Task, state: State) -> Thread {
+        Thread {
+            task,
+            state,
+            unborn: false,
+            queued: VecDeque::new(),
+            injected: None,
+            fresh: false,
+            interrupt_pending: false,
+            parked: true,
+        }
+    }
+
+    /// Whether the scheduler may pick it.
+    pub fn runnable(&self) -> bool {
+        !self.unborn && self.parked && matches!(self.state, State::Ready | State::AtExit(_))
+    }
+}

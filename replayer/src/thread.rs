@@ -1,0 +1,28 @@
+//! What the replayer knows about each thread of the replayed process.
+
+use pack::ExitStatus;
+use tracee::{Regs, Task};
+
+/// Where a parked thread stopped. Only one thread runs at a time; the others are parked.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Parked {
+    /// At the seccomp stop of a syscall not yet replayed.
+    AtSyscall(Regs),
+    /// In user code: a new thread before its first instruction, or a preempted one.
+    Ready,
+    /// At a signal-delivery stop.
+    AtSignal(i32),
+    /// At the trap of an rdtsc/rdtscp.
+    AtTsc,
+    /// Exec'd (PTRACE_EVENT_EXEC).
+    AtExec,
+    /// Gone.
+    Dead(ExitStatus),
+    /// Running after `exit`: its death is not reported while other threads live (a leader).
+    Exiting,
+}
+
+pub(crate) struct Thread {
+    pub task: Task,
+    pub parked: Parked,
+}
