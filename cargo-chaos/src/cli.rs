@@ -37,6 +37,11 @@ enum Command {
         /// The trace (default: the latest one recorded here).
         trace: Option<PathBuf>,
     },
+    /// List every event of a trace, one per line.
+    Dump {
+        /// The trace (default: the latest one recorded here).
+        trace: Option<PathBuf>,
+    },
     /// Show what a trace holds.
     Info {
         /// The trace (default: the latest one recorded here).
@@ -62,6 +67,10 @@ pub fn run(args: Vec<OsString>) -> Result<ExitCode, Error> {
                 ));
             }
             replay(trace.unwrap_or_else(paths::latest))
+        }
+        Command::Dump { trace } => {
+            crate::dump::run(&trace.unwrap_or_else(paths::latest))?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Info { trace } => {
             info::run(&trace.unwrap_or_else(paths::latest))?;

@@ -2,6 +2,7 @@
 //! trace format; it holds no recording logic.
 
 mod cli;
+mod dump;
 mod exit;
 mod info;
 mod paths;

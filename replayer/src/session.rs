@@ -55,6 +55,8 @@ pub struct ReplaySession {
     echo: bool,
     stops: u64,
     seek_stops: u64,
+    /// Trace each event to stderr (CRT_DEBUG=1).
+    debug: bool,
 }
 
 fn describe(ev: &Option<Event>) -> String {
@@ -140,6 +142,7 @@ impl ReplaySession {
             echo: opts.echo,
             stops: 1,
             seek_stops: 0,
+            debug: std::env::var_os("CRT_DEBUG").is_some(),
         };
         let r = s
             .apply_exec(tid, &writes)
@@ -305,6 +308,9 @@ impl ReplaySession {
             return Err(self.diverged("is still running".into()));
         };
         let tid = ev.tid;
+        if self.debug {
+            eprintln!("[replay] event {}: {}", self.next_no, describe(&self.next));
+        }
         if ev.kind_is_exit() {
             return self.replay_exit(tid, ev);
         }
@@ -697,6 +703,7 @@ impl ReplaySession {
     /// Run `tid` to the recorded preemption position `p` and park it there.
     fn seek(&mut self, tid: i32, sig: Option<i32>, p: &Position) -> Result<()> {
         let exclude = self.in_flight(tid)?;
+        let self_debug = self.debug;
         let task = self.task(tid)?;
         task.set_exec_breakpoint(Some(p.pc))?;
         task.cont(sig)?;
@@ -710,8 +717,17 @@ impl ReplaySession {
                 Some((_, Stop::Signal(libc::SIGTRAP))) if task.hit_breakpoint()? => {
                     hits += 1;
                     let regs = task.regs()?;
-                    if regs_equal(&regs.to_words(), &p.regs) {
+                    let same_regs = regs_equal(&regs.to_words(), &p.regs);
+                    if self_debug && hits < 20 {
+                        let w = regs.to_words();
+                        let diff: Vec<usize> = (0..w.len()).filter(|&i| w[i] != p.regs[i]).collect();
+                        eprintln!("[replay] seek {:#x}: hit {hits}, differing regs {diff:?}", p.pc);
+                    }
+                    if same_regs {
                         let d = tracee::digest::digest(task, &exclude)?;
+                        if self_debug {
+                            eprintln!("[replay] seek {:#x}: digest {}", p.pc, if p.digest == Some(d) { "equal" } else { "differs" });
+                        }
                         if p.digest.is_none_or(|want| want == d) {
                             task.set_exec_breakpoint(None)?;
                             self.thread(tid)?.parked = Parked::Ready;

@@ -43,16 +43,33 @@ pub fn writable_regions(tid: i32) -> Result<Vec<Region>> {
     Ok(out)
 }
 
+/// Join adjacent regions, so that how the kernel happened to split or merge mappings does not
+/// change the digest.
+fn merge(mut regions: Vec<Region>) -> Vec<Region> {
+    regions.sort_by_key(|r| r.start);
+    let mut out: Vec<Region> = Vec::new();
+    for r in regions {
+        match out.last_mut() {
+            Some(last) if last.end == r.start => last.end = r.end,
+            _ => out.push(r),
+        }
+    }
+    out
+}
+
 /// Digest the writable memory of the process of `task`, leaving out `exclude` ranges
 /// (e.g. output buffers of syscalls other threads have in flight), and the thread's FP state.
 pub fn digest(task: &Task, exclude: &[(u64, u64)]) -> Result<[u8; 16]> {
-    let regions = writable_regions(task.tid.as_raw())?;
+    let regions = merge(writable_regions(task.tid.as_raw())?);
+    let debug = std::env::var_os("CRT_DIGEST_DEBUG").is_some();
     let mut h = blake3::Hasher::new();
     let mut buf = vec![0u8; 1 << 20];
     for r in regions {
+        let mut rh = debug.then(blake3::Hasher::new);
         let mut a = r.start;
         while a < r.end {
-            let n = ((r.end - a) as usize).min(buf.len());
+            let boundary = (a | ((1 << 20) - 1)) + 1;
+            let n = (r.end.min(boundary) - a) as usize;
             let chunk = &mut buf[..n];
             let remote = [RemoteIoVec {
                 base: a as usize,
@@ -71,7 +88,13 @@ pub fn digest(task: &Task, exclude: &[(u64, u64)]) -> Result<[u8; 16]> {
             }
             h.update(&a.to_le_bytes());
             h.update(chunk);
+            if let Some(rh) = rh.as_mut() {
+                rh.update(chunk);
+            }
             a += n as u64;
+        }
+        if let Some(rh) = rh {
+            eprintln!("[digest] {:#x}-{:#x} {}", r.start, r.end, &rh.finalize().to_hex()[..16]);
         }
     }
     if let Ok(fp) = task.fpregs() {
