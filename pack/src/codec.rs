@@ -21,16 +21,35 @@ pub(crate) const MAX_WRITE_LEN: u64 = 1 << 36;
 /// Cap'n Proto lists hold fewer than 2^29 elements; refuse anything near that when encoding.
 const MAX_LIST: usize = (1 << 29) - 1;
 
-pub(crate) fn header_options() -> ReaderOptions {
+/// Options allowing a traversal of at most `words`.
+fn options(words: usize) -> ReaderOptions {
     *ReaderOptions::new()
-        .traversal_limit_in_words(Some(HEADER_LIMIT_WORDS))
+        .traversal_limit_in_words(Some(words))
         .nesting_limit(16)
 }
 
+/// The traversal budget of a message of `words` words. Cap'n Proto charges at least a word per
+/// list element, so this bounds what decoding allocates to a small multiple of the input even
+/// when a hostile message declares millions of empty elements.
+fn budget(words: usize) -> usize {
+    2 * words + 64
+}
+
+/// Options for reading an event message from a stream (before its size is known).
 pub(crate) fn event_options() -> ReaderOptions {
-    *ReaderOptions::new()
-        .traversal_limit_in_words(Some(EVENT_LIMIT_WORDS))
-        .nesting_limit(16)
+    options(EVENT_LIMIT_WORDS)
+}
+
+/// Re-open a message with a traversal budget proportional to its actual size.
+pub(crate) fn bounded<S: capnp::message::ReaderSegments>(
+    msg: capnp::message::Reader<S>,
+) -> capnp::message::Reader<S> {
+    let segments = msg.into_segments();
+    let words: usize = (0..segments.len() as u32)
+        .filter_map(|i| segments.get_segment(i))
+        .map(|s| s.len() / 8)
+        .sum();
+    capnp::message::Reader::new(segments, options(budget(words)))
 }
 
 /// A reason why encoding failed (a value too large for the format).
@@ -305,7 +324,8 @@ pub(crate) fn decode_header(bytes: &[u8]) -> Result<Header, HeaderError> {
     if rest.is_empty() {
         return Err(HeaderError::Truncated);
     }
-    let msg = match capnp::serialize::read_message_from_flat_slice(&mut rest, header_options()) {
+    let limit = budget(rest.len() / 8).min(HEADER_LIMIT_WORDS);
+    let msg = match capnp::serialize::read_message_from_flat_slice(&mut rest, options(limit)) {
         Ok(m) => m,
         Err(e) => {
             return Err(match e.kind {

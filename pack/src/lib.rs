@@ -5,6 +5,14 @@
 //!
 //! * [`TraceWriter`] writes a trace while recording; [`TraceReader`] streams it back.
 //! * [`summarize`] computes what `cargo record-test info` shows.
+//! * Memory write bytes never sit in event messages: the writer appends them, in order, to the
+//!   `data` stream and the reader puts them back, so users only see the model's values.
+//! * The writer encodes on the caller's thread into a staging buffer and compresses (brotli) on
+//!   a background thread; call [`TraceWriter::flush`] periodically so a killed recorder leaves
+//!   a readable prefix. A header with `complete == false` marks such a trace, and its reader
+//!   ends quietly after the last whole event.
+//! * The store `files/` holds `<blake3 hex>` files (hard links or read-only copies) and a
+//!   `.index/` of (device, inode, size, mtime) -> hash, so a file is hashed once.
 //! * The on-disk layout is described in `schema/trace.capnp`; the Rust code generated from it is
 //!   committed under `src/generated/` (regenerate with `schema/regen.sh`).
 

@@ -322,6 +322,7 @@ impl TraceReader {
                 return Err(self.stream_error(what, reason));
             }
         };
+        let msg = codec::bounded(msg);
         let root = match msg.get_root::<event::Reader>() {
             Ok(r) => r,
             Err(e) => return Err(self.stream_error(Failure::Corrupted, codec::lc(&e))),

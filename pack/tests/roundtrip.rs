@@ -123,6 +123,29 @@ fn incomplete_trace_reads_to_last_flush() {
 }
 
 #[test]
+fn trace_killed_before_any_flush_is_empty() {
+    let root = scratch("killed-early");
+    let dir = root.join("live.trace");
+    let killed = root.join("killed.trace");
+    let mut w = TraceWriter::create(&dir, &header()).unwrap();
+    copy_dir(&dir, &killed);
+    let mut rng = Rng(1);
+    for ev in realistic(&mut rng, 10) {
+        w.push(&ev).unwrap();
+    }
+    drop(w);
+    assert_eq!(read_all(&killed).unwrap(), vec![]);
+    // A complete header over empty streams is a truncated trace.
+    let mut h = header();
+    h.complete = true;
+    let done = root.join("done.trace");
+    TraceWriter::create(&done, &h).unwrap().finish(&h).unwrap();
+    fs::write(done.join("events"), b"").unwrap();
+    let e = read_all(&done).unwrap_err();
+    assert_eq!(e.to_string(), "events stream is truncated at its start");
+}
+
+#[test]
 fn dropped_writer_leaves_readable_incomplete_trace() {
     let root = scratch("dropped");
     let dir = root.join("d.trace");
