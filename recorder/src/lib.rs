@@ -6,6 +6,7 @@ mod error;
 mod preempt;
 mod session;
 mod signal;
+mod spin;
 mod syscall;
 mod thread;
 

@@ -6,7 +6,7 @@ use iced_x86::{Decoder, DecoderOptions};
 use pack::{EventKind, Position};
 use tracee::{RemotePtr, Stop};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::session::RecordSession;
 use crate::thread::State;
 
@@ -49,27 +49,47 @@ pub(crate) fn in_flight(s: &mut RecordSession, except: i32) -> Vec<(u64, u64)> {
     out
 }
 
-/// The running thread stopped at our interrupt: record where, and let another thread run.
+/// After this many slices of computing without a syscall, a spin hint or a repeated state,
+/// preempt anyway at an uncounted position (exact, but replay pays a stop per pass over it).
+const COMPUTING_BUDGET: u32 = 40;
+
+/// The running thread stopped at our interrupt (its slice is over and others wait). If it is
+/// spinning without progress (same registers and memory at two passes over the same
+/// instruction), preempt it there: replay finds that state at its first pass. If it is
+/// computing, let it run on (nothing is lost on one CPU) until its next syscall or spin hint,
+/// and only after a long budget preempt it where it is.
 pub(crate) fn on_interrupted(s: &mut RecordSession, tid: i32) -> Result<()> {
     let pc = s.task(tid).regs()?.pc();
     // In the middle of a REP string instruction: let it finish first, so the position is at an
     // instruction boundary that replay's breakpoint can stop at.
-    if let Some(len) = rep_string_len(s, tid, pc) {
+    let pc = match rep_string_len(s, tid, pc) {
+        Some(len) => match run_to(s, tid, pc + len)? {
+            Some(()) => pc + len,
+            None => return Ok(()),
+        },
+        None => pc,
+    };
+    let exclude = in_flight(s, tid);
+    let task = s.task(tid);
+    let first = task.regs()?;
+    let first_digest = tracee::digest::digest(task, &exclude)?;
+    s.thread(tid).computing_slices += 1;
+    let budget_spent = s.thread(tid).computing_slices > COMPUTING_BUDGET;
+    if !budget_spent {
+        // Pass over the same instruction once more.
+        if run_to(s, tid, pc)?.is_none() {
+            return Ok(());
+        }
         let task = s.task(tid);
-        task.set_exec_breakpoint(Some(pc + len))?;
-        task.cont(None)?;
-        let stop = tracee::stop::wait(Some(task.tid))?;
-        task.set_exec_breakpoint(None)?;
-        match stop {
-            Some((_, Stop::Signal(libc::SIGTRAP))) if task.hit_breakpoint()? => {}
-            other => {
-                return Err(Error::Other(format!(
-                    "internal: finishing a string instruction ended with {other:?}"
-                )))
-            }
+        let second = task.regs()?;
+        let same = second.to_words() == first.to_words()
+            && tracee::digest::digest(task, &exclude)? == first_digest;
+        if !same {
+            // Computing: it runs on for another slice.
+            s.slice_restart();
+            return s.resume(tid, None);
         }
     }
-    let exclude = in_flight(s, tid);
     let task = s.task(tid);
     let regs = task.regs()?;
     let digest = tracee::digest::digest(task, &exclude)?;
@@ -85,7 +105,32 @@ pub(crate) fn on_interrupted(s: &mut RecordSession, tid: i32) -> Result<()> {
         },
     )?;
     s.preemptions += 1;
+    if budget_spent {
+        s.uncounted_preemptions += 1;
+    }
     s.thread(tid).state = State::Ready;
     s.current = None;
     Ok(())
+}
+
+/// Run the stopped thread until it reaches `pc` (a hardware breakpoint). `None` when it stopped
+/// for another reason first: that stop has been handled like any other.
+fn run_to(s: &mut RecordSession, tid: i32, pc: u64) -> Result<Option<()>> {
+    let task = s.task(tid);
+    task.set_exec_breakpoint(Some(pc))?;
+    task.cont(None)?;
+    let real = task.tid;
+    let stop = loop {
+        if let Some((_, stop)) = tracee::stop::wait(Some(real))? {
+            break stop;
+        }
+    };
+    let task = s.task(tid);
+    task.set_exec_breakpoint(None)?;
+    s.stops += 1;
+    if stop == Stop::Signal(libc::SIGTRAP) && s.task(tid).hit_breakpoint()? {
+        return Ok(Some(()));
+    }
+    s.dispatch(tid, stop)?;
+    Ok(None)
 }

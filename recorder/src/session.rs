@@ -47,8 +47,10 @@ pub struct RecordOutcome {
     /// ptrace stops the recording took.
     pub stops: u64,
     pub syscalls: u64,
-    /// Preemptions at time-slice expiry.
+    /// Preemptions (spin hints, repeated states, budget).
     pub preemptions: u64,
+    /// Of those, at uncounted positions whose replay may be slow.
+    pub uncounted_preemptions: u64,
 }
 
 /// How long a thread runs user code before another runnable thread gets a turn.
@@ -73,6 +75,12 @@ pub struct RecordSession {
     pub(crate) stops: u64,
     pub(crate) syscalls: u64,
     pub(crate) preemptions: u64,
+    /// Preemptions at uncounted positions after a thread computed past its budget.
+    pub(crate) uncounted_preemptions: u64,
+    /// Spin hints patched into counted scheduling points.
+    pub(crate) spin: crate::spin::SpinPoints,
+    /// The process ended while a nested wait handled its last stop.
+    exited_during_dispatch: bool,
 }
 
 fn now_ns() -> u64 {
@@ -136,7 +144,7 @@ impl RecordSession {
             seccomp_trace_all: false,
             null_stdio: false,
         })?;
-        let writer = match TraceWriter::create(&opts.output, &header) {
+        let writer = match interrupt::without_stop_signals(|| TraceWriter::create(&opts.output, &header)) {
             Ok(w) => w,
             Err(e) => {
                 task.kill();
@@ -160,6 +168,9 @@ impl RecordSession {
             stops: 1,
             syscalls: 0,
             preemptions: 0,
+            uncounted_preemptions: 0,
+            spin: Default::default(),
+            exited_during_dispatch: false,
         };
         // We are at the exec stop of the initial execve; its syscall-exit stop follows.
         let r = s.on_exec(leader.as_raw()).and_then(|_| s.resume(leader.as_raw(), None));
@@ -179,6 +190,11 @@ impl RecordSession {
     }
 
     pub(crate) fn push(&mut self, tid: i32, kind: EventKind) -> Result<u64> {
+        if let Some(t) = self.threads.get_mut(&tid) {
+            // Counted positions count from the thread's previous event.
+            t.pause_hits.clear();
+            t.computing_slices = 0;
+        }
         Ok(self.writer.push(&Event { tid, kind })?)
     }
 
@@ -211,7 +227,7 @@ impl RecordSession {
         Ok(())
     }
 
-    fn others_runnable(&self, except: i32) -> bool {
+    pub(crate) fn others_runnable(&self, except: i32) -> bool {
         self.threads
             .iter()
             .any(|(&tid, t)| tid != except && t.runnable())
@@ -281,6 +297,11 @@ impl RecordSession {
 
     /// Advance the recording by one stop.
     pub fn step(&mut self) -> Result<Step> {
+        if self.exited_during_dispatch {
+            if let Some(status) = self.exit {
+                return Ok(Step::Exited(status));
+            }
+        }
         if self.current.is_none() {
             match self.pick() {
                 Some(tid) => self.run_thread(tid)?,
@@ -312,6 +333,22 @@ impl RecordSession {
             _ => {}
         }
         Ok(())
+    }
+
+    /// Start a new time slice for the current thread.
+    pub(crate) fn slice_restart(&mut self) {
+        self.slice_start = Instant::now();
+    }
+
+    /// Handle a stop that interrupted something else (e.g. the preemption logic's own wait).
+    pub(crate) fn dispatch(&mut self, tid: i32, stop: Stop) -> Result<()> {
+        match self.on_stop(tid, stop)? {
+            Step::Running => Ok(()),
+            Step::Exited(_) => {
+                self.exited_during_dispatch = true;
+                Ok(())
+            }
+        }
     }
 
     fn on_stop(&mut self, tid: i32, stop: Stop) -> Result<Step> {
@@ -397,7 +434,8 @@ impl RecordSession {
     fn on_new_task(&mut self, tid: i32, stop: Stop) -> Result<Step> {
         let pid = Pid::from_raw(tid);
         if tracee::tgid_of(pid).is_some_and(|g| g != self.leader) {
-            children::release(pid, stop);
+            let patched: Vec<u64> = self.spin.points.iter().copied().collect();
+            children::release(pid, stop, self.leader, &patched);
             return Ok(Step::Running);
         }
         if matches!(stop, Stop::Exited(_) | Stop::Killed { .. }) {
@@ -480,6 +518,7 @@ impl RecordSession {
             stops: self.stops,
             syscalls: self.syscalls,
             preemptions: self.preemptions,
+            uncounted_preemptions: self.uncounted_preemptions,
         })
     }
 }

@@ -84,7 +84,24 @@ pub(crate) fn on_entry(s: &mut RecordSession, tid: i32) -> Result<()> {
             )?;
             s.thread(tid).state = State::Dead;
             s.current = None;
-            return s.resume(tid, None);
+            s.resume(tid, None)?;
+            if no == libc::SYS_exit && tid != s.leader.as_raw() {
+                // Wait for its death before anything else runs: the kernel clears its tid word
+                // (CLONE_CHILD_CLEARTID) on the way, which a joining thread looks at. Replay
+                // waits the same way.
+                let real = s.task(tid).tid;
+                loop {
+                    match tracee::stop::wait(Some(real))? {
+                        Some((_, stop @ (tracee::Stop::Exited(_) | tracee::Stop::Killed { .. }))) => {
+                            s.stops += 1;
+                            return s.dispatch(tid, stop);
+                        }
+                        Some(_) => s.resume(tid, None)?,
+                        None => {}
+                    }
+                }
+            }
+            return Ok(());
         }
         Class::Special(Special::Execve) => {
             let live = s.threads.values().filter(|t| t.state != State::Dead).count();
@@ -99,7 +116,12 @@ pub(crate) fn on_entry(s: &mut RecordSession, tid: i32) -> Result<()> {
         }
         Class::Special(Special::Clone) => {
             let flags = clone_flags(s, tid, no, &args);
-            if flags & libc::CLONE_THREAD as u64 == 0 && flags & libc::CLONE_VM as u64 != 0
+            if flags & libc::CLONE_THREAD as u64 != 0 {
+                // From the first thread on, spin hints become counted scheduling points.
+                crate::spin::enable(s, tid)?;
+            }
+            if flags & libc::CLONE_THREAD as u64 == 0
+                && flags & libc::CLONE_VM as u64 != 0
                 && flags & libc::CLONE_VFORK as u64 == 0
             {
                 return Err(unsupported(
@@ -151,6 +173,9 @@ pub(crate) fn record_exit(s: &mut RecordSession, tid: i32, p: Pending) -> Result
     } else {
         Vec::new()
     };
+    if crate::spin::maps_code(&call) {
+        crate::spin::patch_new_code(s, tid)?;
+    }
     let file = match row.class {
         Class::Special(Special::Mmap) => mapped_file(s, tid, &call)?,
         Class::Special(Special::Clone) if result > 0 => {

@@ -47,6 +47,10 @@ pub(crate) struct Thread {
     pub interrupt_pending: bool,
     /// Stopped by ptrace and able to be resumed (a new thread is not until its first stop).
     pub parked: bool,
+    /// Spin-hint traps per address since the thread's previous event.
+    pub pause_hits: std::collections::HashMap<u64, u64>,
+    /// Slices in a row the thread ran without a syscall and without repeating its state.
+    pub computing_slices: u32,
 }
 
 impl Thread {
@@ -60,6 +64,8 @@ impl Thread {
             fresh: false,
             interrupt_pending: false,
             parked: true,
+            pause_hits: Default::default(),
+            computing_slices: 0,
         }
     }
 

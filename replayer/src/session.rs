@@ -57,6 +57,10 @@ pub struct ReplaySession {
     seek_stops: u64,
     /// Trace each event to stderr (CRT_DEBUG=1).
     debug: bool,
+    /// Spin hints patched into counted scheduling points, as when recording.
+    spin_enabled: bool,
+    spin_scanned: std::collections::BTreeSet<(u64, u64)>,
+    spin_points: std::collections::BTreeSet<u64>,
 }
 
 fn describe(ev: &Option<Event>) -> String {
@@ -131,6 +135,7 @@ impl ReplaySession {
             Thread {
                 task,
                 parked: Parked::AtExec,
+                pause_hits: Default::default(),
             },
         );
         let mut s = ReplaySession {
@@ -143,6 +148,9 @@ impl ReplaySession {
             stops: 1,
             seek_stops: 0,
             debug: std::env::var_os("CRT_DEBUG").is_some(),
+            spin_enabled: false,
+            spin_scanned: Default::default(),
+            spin_points: Default::default(),
         };
         let r = s
             .apply_exec(tid, &writes)
@@ -250,7 +258,7 @@ impl ReplaySession {
             },
         }) = &self.next
         {
-            if *t == tid {
+            if *t == tid && p.hits.is_none() {
                 let p = p.clone();
                 return self.seek(tid, sig, &p);
             }
@@ -262,13 +270,68 @@ impl ReplaySession {
     /// Wait for the running thread `tid` to stop and park it.
     fn run_to_next_stop(&mut self, tid: i32) -> Result<()> {
         let real = self.task(tid)?.tid;
-        let stop = loop {
-            if let Some((_, s)) = tracee::stop::wait(Some(real))? {
-                break s;
+        loop {
+            let Some((_, stop)) = tracee::stop::wait(Some(real))? else {
+                continue;
+            };
+            self.stops += 1;
+            if stop == Stop::Signal(libc::SIGTRAP) {
+                if let Some(pc) = self.pause_trap_at(tid)? {
+                    if self.on_pause_trap(tid, pc)? {
+                        return Ok(());
+                    }
+                    self.task(tid)?.cont(None)?;
+                    continue;
+                }
             }
+            return self.park(tid, stop);
+        }
+    }
+
+    /// If `tid` stopped at a patched spin hint, its address.
+    fn pause_trap_at(&mut self, tid: i32) -> Result<Option<u64>> {
+        if self.spin_points.is_empty() {
+            return Ok(None);
+        }
+        let pc = self.task(tid)?.regs()?.pc();
+        Ok(self.spin_points.contains(&(pc - 1)).then_some(pc - 1))
+    }
+
+    /// Count a spin-hint trap of `tid` at `pc` and skip the hint; park the thread if the trace
+    /// preempted it at exactly this hit. Returns whether it parked.
+    fn on_pause_trap(&mut self, tid: i32, pc: u64) -> Result<bool> {
+        let t = self.thread(tid)?;
+        let hits = {
+            let h = t.pause_hits.entry(pc).or_insert(0);
+            *h += 1;
+            *h
         };
-        self.stops += 1;
-        self.park(tid, stop)
+        let mut regs = t.task.regs()?;
+        regs.set_pc(pc + 2);
+        t.task.set_regs(&regs)?;
+        let preempt_here = matches!(&self.next, Some(Event {
+            tid: t,
+            kind: EventKind::Schedule { position: Some(p) },
+        }) if *t == tid && p.pc == pc && p.hits == Some(hits));
+        if preempt_here {
+            let t = self.thread(tid)?;
+            t.parked = Parked::Ready;
+            t.pause_hits.clear();
+            self.consume()?;
+        }
+        Ok(preempt_here)
+    }
+
+    /// Patch the spin hints of code mapped since the last scan (once threads exist).
+    fn patch_new_code(&mut self, tid: i32) -> Result<()> {
+        if !self.spin_enabled {
+            return Ok(());
+        }
+        let mut scanned = std::mem::take(&mut self.spin_scanned);
+        let r = tracee::spin::patch_all(self.task(tid)?, &mut scanned);
+        self.spin_scanned = scanned;
+        self.spin_points.extend(r?);
+        Ok(())
     }
 
     fn park(&mut self, tid: i32, stop: Stop) -> Result<()> {
@@ -314,6 +377,7 @@ impl ReplaySession {
         if ev.kind_is_exit() {
             return self.replay_exit(tid, ev);
         }
+        self.thread(tid)?.pause_hits.clear();
         let parked = self.thread(tid)?.parked;
         match (&ev.kind, parked) {
             (EventKind::Syscall(sc), Parked::AtSyscall(regs)) => self.on_syscall(tid, regs, sc)?,
@@ -465,6 +529,12 @@ impl ReplaySession {
                     row.name
                 )))
             }
+        }
+        if ev.result >= 0
+            && matches!(ev.no as i64, libc::SYS_mmap | libc::SYS_mprotect)
+            && ev.args[2] & libc::PROT_EXEC as u64 != 0
+        {
+            self.patch_new_code(tid)?;
         }
         self.resume(tid, None)
     }
@@ -636,6 +706,10 @@ impl ReplaySession {
         if flags & libc::CLONE_THREAD as u64 == 0 || ev.result <= 0 {
             return self.emulate(tid, regs, ev);
         }
+        if !self.spin_enabled {
+            self.spin_enabled = true;
+            self.patch_new_code(tid)?;
+        }
         let task = self.task(tid)?;
         task.cont_syscall(None)?;
         let real_parent = task.tid;
@@ -678,6 +752,7 @@ impl ReplaySession {
             Thread {
                 task: Task::new(new_pid, leader_real),
                 parked: Parked::Ready,
+                pause_hits: Default::default(),
             },
         );
         Ok(())
@@ -700,57 +775,66 @@ impl ReplaySession {
         Ok(())
     }
 
-    /// Run `tid` to the recorded preemption position `p` and park it there.
+    /// Run `tid` to the recorded (uncounted) preemption position `p` and park it there: the
+    /// first time it reaches `p.pc` with the recorded registers and memory digest.
     fn seek(&mut self, tid: i32, sig: Option<i32>, p: &Position) -> Result<()> {
         let exclude = self.in_flight(tid)?;
-        let self_debug = self.debug;
+        let debug = self.debug;
         let task = self.task(tid)?;
+        let real = task.tid;
         task.set_exec_breakpoint(Some(p.pc))?;
         task.cont(sig)?;
         let mut hits = 0u64;
-        let real = task.tid;
         loop {
-            let stop = tracee::stop::wait(Some(real))?;
+            let Some((_, stop)) = tracee::stop::wait(Some(real))? else {
+                continue;
+            };
             self.seek_stops += 1;
-            let task = self.task(tid)?;
-            match stop {
-                Some((_, Stop::Signal(libc::SIGTRAP))) if task.hit_breakpoint()? => {
-                    hits += 1;
-                    let regs = task.regs()?;
-                    let same_regs = regs_equal(&regs.to_words(), &p.regs);
-                    if self_debug && hits < 20 {
-                        let w = regs.to_words();
-                        let diff: Vec<usize> = (0..w.len()).filter(|&i| w[i] != p.regs[i]).collect();
-                        eprintln!("[replay] seek {:#x}: hit {hits}, differing regs {diff:?}", p.pc);
+            let at_bp = stop == Stop::Signal(libc::SIGTRAP) && self.task(tid)?.hit_breakpoint()?;
+            if !at_bp {
+                if stop == Stop::Signal(libc::SIGTRAP) {
+                    if let Some(pc) = self.pause_trap_at(tid)? {
+                        // A spin hint on the way: count it and go on.
+                        let t = self.thread(tid)?;
+                        *t.pause_hits.entry(pc).or_insert(0) += 1;
+                        let mut regs = t.task.regs()?;
+                        regs.set_pc(pc + 2);
+                        t.task.set_regs(&regs)?;
+                        t.task.cont(None)?;
+                        continue;
                     }
-                    if same_regs {
-                        let d = tracee::digest::digest(task, &exclude)?;
-                        if self_debug {
-                            eprintln!("[replay] seek {:#x}: digest {}", p.pc, if p.digest == Some(d) { "equal" } else { "differs" });
-                        }
-                        if p.digest.is_none_or(|want| want == d) {
-                            task.set_exec_breakpoint(None)?;
-                            self.thread(tid)?.parked = Parked::Ready;
-                            return self.consume();
-                        }
-                    }
-                    if hits > SEEK_LIMIT {
-                        return Err(self.diverged(format!(
-                            "passed {:#x} {hits} times without the recorded state",
-                            p.pc
-                        )));
-                    }
-                    task.cont(None)?;
                 }
-                Some((_, s)) => {
-                    let _ = task.set_exec_breakpoint(None);
-                    return Err(self.diverged(format!(
-                        "stopped ({s:?}) before reaching {:#x} in the recorded state ({hits} hits)",
-                        p.pc
-                    )));
-                }
-                None => {}
+                let _ = self.task(tid)?.set_exec_breakpoint(None);
+                return Err(self.diverged(format!(
+                    "stopped ({stop:?}) before reaching {:#x} in the recorded state ({hits} hits)",
+                    p.pc
+                )));
             }
+            hits += 1;
+            let task = self.task(tid)?;
+            let regs = task.regs()?;
+            if regs_equal(&regs.to_words(), &p.regs) {
+                let d = tracee::digest::digest(task, &exclude)?;
+                if debug {
+                    eprintln!("[replay] seek {:#x}: hit {hits} has the registers; digest {}", p.pc,
+                        if p.digest == Some(d) { "equal" } else { "differs" });
+                }
+                if p.digest.is_none_or(|want| want == d) {
+                    task.set_exec_breakpoint(None)?;
+                    let t = self.thread(tid)?;
+                    t.parked = Parked::Ready;
+                    t.pause_hits.clear();
+                    return self.consume();
+                }
+            }
+            if hits > SEEK_LIMIT {
+                let _ = self.task(tid)?.set_exec_breakpoint(None);
+                return Err(self.diverged(format!(
+                    "passed {:#x} {hits} times without the recorded state",
+                    p.pc
+                )));
+            }
+            self.task(tid)?.cont(None)?;
         }
     }
 

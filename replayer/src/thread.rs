@@ -25,4 +25,6 @@ pub(crate) enum Parked {
 pub(crate) struct Thread {
     pub task: Task,
     pub parked: Parked,
+    /// Spin-hint traps per address since the thread's previous event.
+    pub pause_hits: std::collections::HashMap<u64, u64>,
 }

@@ -104,3 +104,21 @@ fn set_itimer(value: std::time::Duration, interval: std::time::Duration) {
         libc::setitimer(libc::ITIMER_REAL, &it, std::ptr::null_mut());
     }
 }
+
+/// Run `f` (which may start threads) with our stop signals and SIGALRM blocked, so threads it
+/// starts never take them: they must interrupt the main thread's waitpid.
+pub fn without_stop_signals<T>(f: impl FnOnce() -> T) -> T {
+    let mut set = SigSet::empty();
+    for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP, Signal::SIGALRM] {
+        set.add(s);
+    }
+    let mut old = SigSet::empty();
+    let _ = nix::sys::signal::pthread_sigmask(
+        nix::sys::signal::SigmaskHow::SIG_BLOCK,
+        Some(&set),
+        Some(&mut old),
+    );
+    let r = f();
+    let _ = nix::sys::signal::pthread_sigmask(nix::sys::signal::SigmaskHow::SIG_SETMASK, Some(&old), None);
+    r
+}

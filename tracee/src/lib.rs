@@ -11,6 +11,7 @@ mod regs;
 mod remote_ptr;
 pub mod seccomp;
 pub mod spawn;
+pub mod spin;
 pub mod stop;
 pub mod syscalls;
 mod task;
@@ -20,7 +21,7 @@ pub use nix::unistd::Pid;
 pub use regs::{Regs, REGS_WORDS};
 pub use remote_ptr::RemotePtr;
 pub use stop::Stop;
-pub use task::{tgid_of, Task};
+pub use task::{shares_memory, tgid_of, Task};
 
 /// `uname -r` of this machine.
 pub fn kernel_release() -> String {

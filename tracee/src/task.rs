@@ -437,3 +437,11 @@ pub fn tgid_of(tid: Pid) -> Option<Pid> {
         .and_then(|v| v.trim().parse().ok())
         .map(Pid::from_raw)
 }
+
+/// Whether two processes share their address space (kcmp KCMP_VM): a vfork child does.
+pub fn shares_memory(a: Pid, b: Pid) -> bool {
+    const KCMP_VM: libc::c_long = 1;
+    // SAFETY: kcmp takes plain integers and reads no memory of ours.
+    let r = unsafe { libc::syscall(libc::SYS_kcmp, a.as_raw(), b.as_raw(), KCMP_VM, 0, 0) };
+    r == 0
+}

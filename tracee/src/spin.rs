@@ -1,0 +1,158 @@
+//! Spin hints as counted scheduling points (DESIGN.md 6.1): every PAUSE instruction in the
+//! program's code is patched to `int3`, so each spin iteration traps, is counted per thread, and
+//! the spinner can be preempted at an exact `(pc, hits)` position that replay reaches without
+//! searching. PAUSE is a hint with no architectural effect, so the trap handler just skips it.
+//!
+//! PAUSEs are found by decoding whole functions (from the ELF symbol tables) that contain the
+//! bytes F3 90: no byte is patched unless the decoder, starting at a function entry, sees a PAUSE
+//! instruction there.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use iced_x86::{Decoder, DecoderOptions, Mnemonic};
+use object::{Object, ObjectSegment, ObjectSymbol, SymbolKind};
+
+use crate::error::Result;
+use crate::remote_ptr::RemotePtr;
+use crate::task::Task;
+
+/// The bytes of PAUSE; the first becomes INT3.
+const PAUSE: [u8; 2] = [0xf3, 0x90];
+const INT3: u8 = 0xcc;
+
+/// An executable file mapping of the process.
+#[derive(Clone, Debug)]
+pub struct ExecMapping {
+    pub start: u64,
+    pub end: u64,
+    pub offset: u64,
+    pub path: String,
+}
+
+/// The executable, file-backed mappings of a process.
+pub fn exec_mappings(tid: i32) -> Result<Vec<ExecMapping>> {
+    let maps = std::fs::read_to_string(format!("/proc/{tid}/maps"))
+        .map_err(|source| crate::Error::Proc { tid, source })?;
+    let mut out = Vec::new();
+    for line in maps.lines() {
+        let f: Vec<&str> = line.splitn(6, ' ').collect();
+        if f.len() < 6 || !f[1].contains('x') {
+            continue;
+        }
+        let path = f[5].trim_start();
+        if !path.starts_with('/') || path.ends_with(" (deleted)") {
+            continue;
+        }
+        let Some((a, b)) = f[0].split_once('-') else {
+            continue;
+        };
+        let (Ok(start), Ok(end), Ok(offset)) = (
+            u64::from_str_radix(a, 16),
+            u64::from_str_radix(b, 16),
+            u64::from_str_radix(f[2], 16),
+        ) else {
+            continue;
+        };
+        out.push(ExecMapping {
+            start,
+            end,
+            offset,
+            path: path.to_string(),
+        });
+    }
+    Ok(out)
+}
+
+/// Runtime addresses of the PAUSE instructions in one executable mapping of `file`.
+pub fn pause_points(file: &Path, m: &ExecMapping) -> Vec<u64> {
+    let Ok(data) = std::fs::read(file) else {
+        return Vec::new();
+    };
+    let Ok(obj) = object::File::parse(&*data) else {
+        return Vec::new();
+    };
+    // Executable segments: (vaddr, file offset, file size).
+    let segs: Vec<(u64, u64, u64)> = obj
+        .segments()
+        .filter_map(|s| {
+            let (off, size) = s.file_range();
+            Some((s.address(), off, size))
+        })
+        .collect();
+    let to_file = |vaddr: u64| -> Option<u64> {
+        segs.iter()
+            .find(|&&(va, _, sz)| vaddr >= va && vaddr < va + sz)
+            .map(|&(va, off, _)| vaddr - va + off)
+    };
+    let map_len = m.end - m.start;
+    let mut funcs: BTreeMap<u64, u64> = BTreeMap::new(); // file offset -> size
+    for sym in obj.symbols().chain(obj.dynamic_symbols()) {
+        if sym.kind() != SymbolKind::Text || sym.size() == 0 {
+            continue;
+        }
+        if let Some(fo) = to_file(sym.address()) {
+            if fo >= m.offset && fo + sym.size() <= m.offset + map_len {
+                funcs.insert(fo, sym.size());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for (&fo, &size) in &funcs {
+        let Some(code) = data.get(fo as usize..(fo + size) as usize) else {
+            continue;
+        };
+        if memchr::memmem::find(code, &PAUSE).is_none() {
+            continue;
+        }
+        let ip = m.start + (fo - m.offset);
+        let mut d = Decoder::with_ip(64, code, ip, DecoderOptions::NONE);
+        for ins in &mut d {
+            if ins.mnemonic() == Mnemonic::Pause && ins.len() == 2 {
+                out.push(ins.ip());
+            }
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// Patch `int3` over the PAUSE at each address (checking the bytes are still PAUSE).
+pub fn patch(task: &mut Task, points: &[u64]) -> Result<Vec<u64>> {
+    let mut done = Vec::with_capacity(points.len());
+    for &a in points {
+        let mut b = [0u8; 2];
+        if task.read_bytes(RemotePtr::new(a), &mut b).is_ok() && b == PAUSE {
+            task.write_bytes(RemotePtr::new(a), &[INT3])?;
+            done.push(a);
+        }
+    }
+    Ok(done)
+}
+
+/// Put the PAUSEs back (in a child process that must run untraced).
+pub fn unpatch(task: &mut Task, points: &[u64]) {
+    for &a in points {
+        let _ = task.write_bytes(RemotePtr::new(a), &PAUSE[..1]);
+    }
+}
+
+/// Find and patch every PAUSE in the process's executable file mappings not yet in `scanned`
+/// (by start and end address), adding them to it. Record and replay see the same bytes (replay
+/// maps the stored copies), so both patch the same addresses. Returns the patched addresses.
+pub fn patch_all(
+    task: &mut Task,
+    scanned: &mut std::collections::BTreeSet<(u64, u64)>,
+) -> Result<Vec<u64>> {
+    let maps = exec_mappings(task.tid.as_raw())?;
+    let mut all = Vec::new();
+    for m in &maps {
+        if !scanned.insert((m.start, m.end)) {
+            continue;
+        }
+        let pts = pause_points(Path::new(&m.path), m);
+        all.extend(patch(task, &pts)?);
+    }
+    Ok(all)
+}
