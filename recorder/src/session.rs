@@ -275,7 +275,14 @@ impl RecordSession {
         let deadline = match self.current {
             Some(cur) if self.others_runnable(cur) => match self.thread(cur).state {
                 State::Running => Some(Deadline::arm(SLICE.saturating_sub(self.slice_start.elapsed()))),
-                State::InSyscall(_) => Some(Deadline::arm(SYSCALL_PATIENCE)),
+                // Only emulated calls may be recorded out of the order they took effect in:
+                // replay re-executes the others (memory layout, signal state) in trace order.
+                State::InSyscall(p)
+                    if tracee::syscalls::lookup(p.no)
+                        .is_some_and(|r| r.class == tracee::syscalls::Class::Emulate) =>
+                {
+                    Some(Deadline::arm(SYSCALL_PATIENCE))
+                }
                 _ => None,
             },
             _ => None,
@@ -297,6 +304,27 @@ impl RecordSession {
 
     /// Advance the recording by one stop.
     pub fn step(&mut self) -> Result<Step> {
+        match self.step_inner() {
+            // A thread vanished under us (exit_group or a fatal signal is taking the process
+            // down): its death report follows; carry on.
+            Err(Error::Tracee(tracee::Error::Ptrace {
+                source: nix::errno::Errno::ESRCH,
+                tid,
+                ..
+            })) => {
+                if let Some(t) = self.threads.get_mut(&tid) {
+                    t.state = State::Dead;
+                }
+                if self.current == Some(tid) {
+                    self.current = None;
+                }
+                Ok(Step::Running)
+            }
+            other => other,
+        }
+    }
+
+    fn step_inner(&mut self) -> Result<Step> {
         if self.exited_during_dispatch {
             if let Some(status) = self.exit {
                 return Ok(Step::Exited(status));
