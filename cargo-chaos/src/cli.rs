@@ -53,7 +53,11 @@ pub fn run(args: Vec<OsString>) -> Result<ExitCode, Error> {
     let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,
         Err(e) => {
-            let code = if e.use_stderr() { crate::exit::BAD_INPUT } else { 0 };
+            let code = if e.use_stderr() {
+                crate::exit::BAD_INPUT
+            } else {
+                0
+            };
             let _ = e.print();
             return Ok(ExitCode::from(code));
         }

@@ -17,17 +17,45 @@ pub fn run(trace: &Path) -> Result<(), Error> {
     let mut n = 0u64;
     while let Some(ev) = reader.next_event().map_err(err)? {
         let what = match &ev.kind {
-            EventKind::Exec { writes } => format!("exec (stack of {} bytes)", writes.iter().map(|w| w.data.len()).sum::<usize>()),
+            EventKind::Exec { writes } => format!(
+                "exec (stack of {} bytes)",
+                writes.iter().map(|w| w.data.len()).sum::<usize>()
+            ),
             EventKind::Syscall(s) => format!(
                 "{}({}) = {:#x}{}{}",
                 tracee::syscalls::name(s.no as i64),
-                s.args.iter().map(|a| format!("{a:#x}")).collect::<Vec<_>>().join(", "),
+                s.args
+                    .iter()
+                    .map(|a| format!("{a:#x}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 s.result,
-                if s.writes.is_empty() { String::new() } else { format!(" [{} bytes written]", s.writes.iter().map(|w| w.data.len()).sum::<usize>()) },
-                s.file.as_ref().map(|f| format!(" [file {}]", &f.hash[..12.min(f.hash.len())])).unwrap_or_default()
+                if s.writes.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        " [{} bytes written]",
+                        s.writes.iter().map(|w| w.data.len()).sum::<usize>()
+                    )
+                },
+                s.file
+                    .as_ref()
+                    .map(|f| format!(" [file {}]", &f.hash[..12.min(f.hash.len())]))
+                    .unwrap_or_default()
             ),
-            EventKind::Rdtsc { value, aux } => format!("rdtsc = {value:#x}{}", aux.map(|a| format!(" aux {a}")).unwrap_or_default()),
-            EventKind::Signal(s) => format!("signal {} ({})", s.signo, if s.synchronous { "synchronous" } else { "asynchronous" }),
+            EventKind::Rdtsc { value, aux } => format!(
+                "rdtsc = {value:#x}{}",
+                aux.map(|a| format!(" aux {a}")).unwrap_or_default()
+            ),
+            EventKind::Signal(s) => format!(
+                "signal {} ({})",
+                s.signo,
+                if s.synchronous {
+                    "synchronous"
+                } else {
+                    "asynchronous"
+                }
+            ),
             EventKind::Schedule { position: None } => "resume".into(),
             EventKind::Schedule { position: Some(p) } => format!(
                 "preempted at {:#x}{}",

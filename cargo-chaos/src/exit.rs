@@ -54,7 +54,8 @@ impl Error {
                     UNSUPPORTED
                 } else if matches!(
                     source,
-                    recorder::Error::Tracee(tracee::Error::Spawn { .. }) | recorder::Error::Trace(_)
+                    recorder::Error::Tracee(tracee::Error::Spawn { .. })
+                        | recorder::Error::Trace(_)
                 ) {
                     BAD_INPUT
                 } else {

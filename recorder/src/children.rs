@@ -13,7 +13,14 @@ pub(crate) fn release(pid: Pid, first_stop: Stop, parent: Pid, patched: &[u64]) 
         // It stands right after the clone/fork syscall instruction: run prctl from there.
         let _ = task.inject_syscall(
             libc::SYS_prctl,
-            [libc::PR_SET_TSC as u64, libc::PR_TSC_ENABLE as u64, 0, 0, 0, 0],
+            [
+                libc::PR_SET_TSC as u64,
+                libc::PR_TSC_ENABLE as u64,
+                0,
+                0,
+                0,
+                0,
+            ],
         );
         // A forked child has its own copy of the patched code; a vfork child shares ours.
         if !patched.is_empty() && !tracee::shares_memory(pid, parent) {

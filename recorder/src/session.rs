@@ -144,14 +144,15 @@ impl RecordSession {
             seccomp_trace_all: false,
             null_stdio: false,
         })?;
-        let writer = match interrupt::without_stop_signals(|| TraceWriter::create(&opts.output, &header)) {
-            Ok(w) => w,
-            Err(e) => {
-                task.kill();
-                let _ = tracee::stop::wait(Some(task.tid));
-                return Err(e.into());
-            }
-        };
+        let writer =
+            match interrupt::without_stop_signals(|| TraceWriter::create(&opts.output, &header)) {
+                Ok(w) => w,
+                Err(e) => {
+                    task.kill();
+                    let _ = tracee::stop::wait(Some(task.tid));
+                    return Err(e.into());
+                }
+            };
         let leader = task.tid;
         let mut threads = BTreeMap::new();
         threads.insert(leader.as_raw(), Thread::new(task, State::Running));
@@ -173,7 +174,9 @@ impl RecordSession {
             exited_during_dispatch: false,
         };
         // We are at the exec stop of the initial execve; its syscall-exit stop follows.
-        let r = s.on_exec(leader.as_raw()).and_then(|_| s.resume(leader.as_raw(), None));
+        let r = s
+            .on_exec(leader.as_raw())
+            .and_then(|_| s.resume(leader.as_raw(), None));
         if let Err(e) = r {
             s.kill_all();
             return Err(e);
@@ -204,7 +207,10 @@ impl RecordSession {
         match t.task.cont_syscall(sig) {
             Ok(()) => Ok(()),
             // The thread died under us (exit_group by another thread): its exit report follows.
-            Err(tracee::Error::Ptrace { source: nix::errno::Errno::ESRCH, .. }) => Ok(()),
+            Err(tracee::Error::Ptrace {
+                source: nix::errno::Errno::ESRCH,
+                ..
+            }) => Ok(()),
             Err(e) => Err(e.into()),
         }
     }
@@ -274,7 +280,9 @@ impl RecordSession {
     fn wait_next(&mut self) -> Result<Option<(i32, Stop)>> {
         let deadline = match self.current {
             Some(cur) if self.others_runnable(cur) => match self.thread(cur).state {
-                State::Running => Some(Deadline::arm(SLICE.saturating_sub(self.slice_start.elapsed()))),
+                State::Running => Some(Deadline::arm(
+                    SLICE.saturating_sub(self.slice_start.elapsed()),
+                )),
                 // Only emulated calls may be recorded out of the order they took effect in:
                 // replay re-executes the others (memory layout, signal state) in trace order.
                 State::InSyscall(p)
@@ -330,11 +338,10 @@ impl RecordSession {
                 return Ok(Step::Exited(status));
             }
         }
+        // With nobody runnable (all blocked in syscalls, or exiting), wait for one to finish.
         if self.current.is_none() {
-            match self.pick() {
-                Some(tid) => self.run_thread(tid)?,
-                // All blocked in syscalls (or exiting): wait for one to finish.
-                None => {}
+            if let Some(tid) = self.pick() {
+                self.run_thread(tid)?;
             }
         }
         match self.wait_next()? {
@@ -386,6 +393,10 @@ impl RecordSession {
         let t = self.thread(tid);
         let fresh = std::mem::replace(&mut t.fresh, false);
         let state = t.state;
+        if state == State::Dead && !matches!(stop, Stop::Exited(_) | Stop::Killed { .. }) {
+            // A stop reported before its process began to exit: let it go on dying.
+            return self.resume(tid, None).map(|_| Step::Running);
+        }
         match stop {
             Stop::Syscall => match state {
                 State::Running => syscall::on_entry(self, tid)?,
@@ -450,9 +461,11 @@ impl RecordSession {
                     },
                 )
             }
-            Stop::GroupStop(_) | Stop::VforkDone | Stop::Seccomp | Stop::Exiting | Stop::Event(_) => {
-                self.resume(tid, None)?
-            }
+            Stop::GroupStop(_)
+            | Stop::VforkDone
+            | Stop::Seccomp
+            | Stop::Exiting
+            | Stop::Event(_) => self.resume(tid, None)?,
         }
         Ok(Step::Running)
     }

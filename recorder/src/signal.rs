@@ -63,7 +63,11 @@ pub(crate) fn on_signal(s: &mut RecordSession, tid: i32, sig: i32, fresh: bool) 
 
 /// At a scheduling point of `tid`: record the first held signal and make it pending again.
 /// Returns the signal to resume with (from a syscall-exit stop the kernel then sends it).
-pub(crate) fn take_queued(s: &mut RecordSession, tid: i32, at_syscall_exit: bool) -> Result<Option<i32>> {
+pub(crate) fn take_queued(
+    s: &mut RecordSession,
+    tid: i32,
+    at_syscall_exit: bool,
+) -> Result<Option<i32>> {
     let Some(q) = s.thread(tid).queued.pop_front() else {
         return Ok(None);
     };
@@ -101,7 +105,7 @@ fn emulate_tsc(s: &mut RecordSession, tid: i32) -> Result<bool> {
     if let Some(a) = aux {
         regs.0.rcx = a as u64;
     }
-    regs.set_pc(regs.pc() + ins.len());
+    regs.set_pc(regs.pc() + ins.length());
     task.set_regs(&regs)?;
     s.push(tid, EventKind::Rdtsc { value, aux })?;
     Ok(true)

@@ -83,6 +83,12 @@ pub(crate) fn on_entry(s: &mut RecordSession, tid: i32) -> Result<()> {
                 }),
             )?;
             s.thread(tid).state = State::Dead;
+            if no == libc::SYS_exit_group {
+                // The whole process goes: nothing else of it is recorded but the deaths.
+                for t in s.threads.values_mut() {
+                    t.state = State::Dead;
+                }
+            }
             s.current = None;
             s.resume(tid, None)?;
             if no == libc::SYS_exit && tid != s.leader.as_raw() {
@@ -92,7 +98,10 @@ pub(crate) fn on_entry(s: &mut RecordSession, tid: i32) -> Result<()> {
                 let real = s.task(tid).tid;
                 loop {
                     match tracee::stop::wait(Some(real))? {
-                        Some((_, stop @ (tracee::Stop::Exited(_) | tracee::Stop::Killed { .. }))) => {
+                        Some((
+                            _,
+                            stop @ (tracee::Stop::Exited(_) | tracee::Stop::Killed { .. }),
+                        )) => {
                             s.stops += 1;
                             return s.dispatch(tid, stop);
                         }
@@ -104,7 +113,11 @@ pub(crate) fn on_entry(s: &mut RecordSession, tid: i32) -> Result<()> {
             return Ok(());
         }
         Class::Special(Special::Execve) => {
-            let live = s.threads.values().filter(|t| t.state != State::Dead).count();
+            let live = s
+                .threads
+                .values()
+                .filter(|t| t.state != State::Dead)
+                .count();
             if live > 1 {
                 return Err(unsupported(
                     row.name,

@@ -3,8 +3,8 @@
 
 mod error;
 mod mmap;
-mod thread;
 mod session;
+mod thread;
 
 pub use error::{Error, Result};
 pub use session::{ReplayOptions, ReplayOutcome, ReplaySession, Step};

@@ -23,7 +23,14 @@ pub fn map_stored(task: &mut Task, regs: &Regs, stored: &Path, addr: u64) -> Res
     let fd = task.syscall_instead(
         regs,
         libc::SYS_openat,
-        [libc::AT_FDCWD as i64 as u64, scratch.addr(), open_flags, 0, 0, 0],
+        [
+            libc::AT_FDCWD as i64 as u64,
+            scratch.addr(),
+            open_flags,
+            0,
+            0,
+            0,
+        ],
     );
     task.write_bytes(scratch, &saved)?;
     let fd = fd?;

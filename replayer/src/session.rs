@@ -253,9 +253,7 @@ impl ReplaySession {
         }
         if let Some(Event {
             tid: t,
-            kind: EventKind::Schedule {
-                position: Some(p),
-            },
+            kind: EventKind::Schedule { position: Some(p) },
         }) = &self.next
         {
             if *t == tid && p.hits.is_none() {
@@ -405,7 +403,7 @@ impl ReplaySession {
                 if let Some(a) = aux {
                     regs.0.rcx = a as u64;
                 }
-                regs.set_pc(regs.pc() + ins.len());
+                regs.set_pc(regs.pc() + ins.length());
                 task.set_regs(&regs)?;
                 self.consume()?;
                 self.resume(tid, None)?;
@@ -479,9 +477,9 @@ impl ReplaySession {
                                 }
                             }
                             other => {
-                                return Err(self.diverged(format!(
-                                    "stopped instead of ending ({other:?})"
-                                )))
+                                return Err(
+                                    self.diverged(format!("stopped instead of ending ({other:?})"))
+                                )
                             }
                         }
                     }
@@ -632,7 +630,13 @@ impl ReplaySession {
         self.finish_injected(tid, regs, ev, got)
     }
 
-    fn finish_injected(&mut self, tid: i32, regs: &mut Regs, ev: &SyscallEvent, got: i64) -> Result<()> {
+    fn finish_injected(
+        &mut self,
+        tid: i32,
+        regs: &mut Regs,
+        ev: &SyscallEvent,
+        got: i64,
+    ) -> Result<()> {
         if got != ev.result {
             return Err(Error::Diverged {
                 event: self.next_no - 1,
@@ -816,8 +820,15 @@ impl ReplaySession {
             if regs_equal(&regs.to_words(), &p.regs) {
                 let d = tracee::digest::digest(task, &exclude)?;
                 if debug {
-                    eprintln!("[replay] seek {:#x}: hit {hits} has the registers; digest {}", p.pc,
-                        if p.digest == Some(d) { "equal" } else { "differs" });
+                    eprintln!(
+                        "[replay] seek {:#x}: hit {hits} has the registers; digest {}",
+                        p.pc,
+                        if p.digest == Some(d) {
+                            "equal"
+                        } else {
+                            "differs"
+                        }
+                    );
                 }
                 if p.digest.is_none_or(|want| want == d) {
                     task.set_exec_breakpoint(None)?;

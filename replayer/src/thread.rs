@@ -5,6 +5,7 @@ use tracee::{Regs, Task};
 
 /// Where a parked thread stopped. Only one thread runs at a time; the others are parked.
 #[derive(Clone, Copy, Debug)]
+#[allow(clippy::large_enum_variant)] // parked threads are few; Copy keeps matching simple
 pub(crate) enum Parked {
     /// At the seccomp stop of a syscall not yet replayed.
     AtSyscall(Regs),

@@ -8,8 +8,8 @@
 //! `cargo-record-test` and the `examples` binaries in the profile of this test binary.
 //!
 //! Environment:
-//! * `CRT_THREADS=1`: run the multi-threaded cases (issue 3); otherwise they are ignored (run them
-//!   anyway with `--include-ignored`). Each records and replays `CRT_ITERATIONS` times (10).
+//! * `CRT_SKIP_THREADS=1`: skip the multi-threaded cases (issue 3; run them anyway with
+//!   `--include-ignored`). Each records and replays `CRT_ITERATIONS` times (10).
 //! * `CRT_TIMEOUT_SECS`: the limit for one record or one replay (120); past it the process group
 //!   is killed and the trial fails.
 //! * `CRT_BIN=PATH`: test that binary instead of building `cargo-record-test` (the examples are
@@ -77,7 +77,7 @@ struct Case {
     replay_under: Option<Duration>,
     /// The program's own stderr shows a panic (so panic text there is no tool panic).
     program_panics: bool,
-    /// Multi-threaded (issue 3): ignored unless `CRT_THREADS=1`, recorded `CRT_ITERATIONS` times.
+    /// Multi-threaded (issue 3): recorded `CRT_ITERATIONS` times; skipped with `CRT_SKIP_THREADS=1`.
     needs_threads: bool,
 }
 
@@ -880,7 +880,7 @@ fn run_bad(name: &str, bad: Bad) -> Result<(), Failed> {
 }
 
 fn trials() -> Vec<Trial> {
-    let threads = env_flag("CRT_THREADS");
+    let threads = !env_flag("CRT_SKIP_THREADS");
     let mut trials: Vec<Trial> = CASES
         .iter()
         .map(|case| {

@@ -94,7 +94,12 @@ pub fn digest(task: &Task, exclude: &[(u64, u64)]) -> Result<[u8; 16]> {
             a += n as u64;
         }
         if let Some(rh) = rh {
-            eprintln!("[digest] {:#x}-{:#x} {}", r.start, r.end, &rh.finalize().to_hex()[..16]);
+            eprintln!(
+                "[digest] {:#x}-{:#x} {}",
+                r.start,
+                r.end,
+                &rh.finalize().to_hex()[..16]
+            );
         }
     }
     if let Ok(fp) = task.fpregs() {

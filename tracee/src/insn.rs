@@ -13,7 +13,7 @@ pub enum TscInsn {
 }
 
 impl TscInsn {
-    pub fn len(self) -> u64 {
+    pub fn length(self) -> u64 {
         match self {
             TscInsn::Rdtsc => 2,
             TscInsn::Rdtscp => 3,

@@ -109,7 +109,12 @@ fn set_itimer(value: std::time::Duration, interval: std::time::Duration) {
 /// starts never take them: they must interrupt the main thread's waitpid.
 pub fn without_stop_signals<T>(f: impl FnOnce() -> T) -> T {
     let mut set = SigSet::empty();
-    for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP, Signal::SIGALRM] {
+    for s in [
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+        Signal::SIGALRM,
+    ] {
         set.add(s);
     }
     let mut old = SigSet::empty();
@@ -119,6 +124,10 @@ pub fn without_stop_signals<T>(f: impl FnOnce() -> T) -> T {
         Some(&mut old),
     );
     let r = f();
-    let _ = nix::sys::signal::pthread_sigmask(nix::sys::signal::SigmaskHow::SIG_SETMASK, Some(&old), None);
+    let _ = nix::sys::signal::pthread_sigmask(
+        nix::sys::signal::SigmaskHow::SIG_SETMASK,
+        Some(&old),
+        None,
+    );
     r
 }

@@ -123,7 +123,7 @@ pub fn spawn(opts: &SpawnOptions) -> Result<Task> {
     } else {
         None
     };
-    let devnull_fd = devnull.as_ref().map(|f| std::os::fd::AsRawFd::as_raw_fd(f));
+    let devnull_fd = devnull.as_ref().map(std::os::fd::AsRawFd::as_raw_fd);
     // A pipe that tells the parent why exec failed (closed on a successful exec).
     let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::Spawn {
         program: pname.clone(),
@@ -131,10 +131,11 @@ pub fn spawn(opts: &SpawnOptions) -> Result<Task> {
     })?;
     let wr_fd = std::os::fd::AsRawFd::as_raw_fd(&wr);
     // A pipe on which the child waits until the parent has seized it.
-    let (go_rd, go_wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::Spawn {
-        program: pname.clone(),
-        reason: format!("pipe: {e}"),
-    })?;
+    let (go_rd, go_wr) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::Spawn {
+            program: pname.clone(),
+            reason: format!("pipe: {e}"),
+        })?;
     let go_fd = std::os::fd::AsRawFd::as_raw_fd(&go_rd);
 
     // SAFETY: the recorder is single-threaded when it spawns; the child only makes
@@ -176,6 +177,7 @@ pub fn spawn(opts: &SpawnOptions) -> Result<Task> {
 
 /// # Safety
 /// Must only be called in the child right after fork.
+#[allow(clippy::too_many_arguments)]
 unsafe fn child_after_fork(
     program: &CString,
     argv: &[*const libc::c_char],
@@ -280,7 +282,10 @@ fn parent_after_fork(
                         _ => "execve",
                     };
                     let err = nix::errno::Errno::from_raw(errno);
-                    return Err(fail(format!("{what} failed: {}", err.desc().to_lowercase())));
+                    return Err(fail(format!(
+                        "{what} failed: {}",
+                        err.desc().to_lowercase()
+                    )));
                 }
                 return Err(fail("the child exited before exec".into()));
             }

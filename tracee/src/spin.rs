@@ -75,9 +75,9 @@ pub fn pause_points(file: &Path, m: &ExecMapping) -> Vec<u64> {
     // Executable segments: (vaddr, file offset, file size).
     let segs: Vec<(u64, u64, u64)> = obj
         .segments()
-        .filter_map(|s| {
+        .map(|s| {
             let (off, size) = s.file_range();
-            Some((s.address(), off, size))
+            (s.address(), off, size)
         })
         .collect();
     let to_file = |vaddr: u64| -> Option<u64> {

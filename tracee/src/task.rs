@@ -43,7 +43,9 @@ impl Task {
     }
 
     pub fn regs(&self) -> Result<Regs> {
-        ptrace::getregs(self.tid).map(Regs).map_err(self.err("GETREGS"))
+        ptrace::getregs(self.tid)
+            .map(Regs)
+            .map_err(self.err("GETREGS"))
     }
 
     pub fn set_regs(&self, regs: &Regs) -> Result<()> {
@@ -164,8 +166,7 @@ impl Task {
             .collect();
         let total: usize = ranges.iter().map(|r| r.1).sum();
         let ok = {
-            let mut local: Vec<IoSliceMut> =
-                bufs.iter_mut().map(|b| IoSliceMut::new(b)).collect();
+            let mut local: Vec<IoSliceMut> = bufs.iter_mut().map(|b| IoSliceMut::new(b)).collect();
             // process_vm_readv takes at most IOV_MAX (1024) entries.
             ranges.len() <= 1024
                 && matches!(process_vm_readv(self.tid, &mut local, &remote), Ok(n) if n == total)
@@ -416,7 +417,8 @@ impl Task {
     /// Send `sig` to this thread (it becomes pending; a stopped thread takes it when resumed).
     pub fn send_signal(&self, sig: i32) -> Result<()> {
         // SAFETY: tgkill takes plain integers.
-        let r = unsafe { libc::syscall(libc::SYS_tgkill, self.tgid.as_raw(), self.tid.as_raw(), sig) };
+        let r =
+            unsafe { libc::syscall(libc::SYS_tgkill, self.tgid.as_raw(), self.tid.as_raw(), sig) };
         if r < 0 {
             return Err(Error::Ptrace {
                 op: "tgkill",

@@ -22,10 +22,10 @@ pub fn ioctl(call: &Call, _task: &mut Task) -> Vec<(u64, usize)> {
     let req = call.args[1] & 0xffff_ffff;
     let ptr = call.args[2];
     let len = match req {
-        0x5401 => 36,                            // TCGETS: struct termios (kernel layout)
-        0x5413 => 8,                             // TIOCGWINSZ
+        0x5401 => 36,                           // TCGETS: struct termios (kernel layout)
+        0x5413 => 8,                            // TIOCGWINSZ
         0x540f | 0x541b | 0x5429 | 0x5430 => 4, // TIOCGPGRP, FIONREAD, TIOCGSID, TIOCGPTN
-        0x5421 | 0x5450 | 0x5451 => 0,           // FIONBIO, FIONCLEX, FIOCLEX
+        0x5421 | 0x5450 | 0x5451 => 0,          // FIONBIO, FIONCLEX, FIOCLEX
         0x5402..=0x540e | 0x5410..=0x5412 | 0x5414..=0x541a => 0, // set-style requests
         _ => {
             let dir = (req >> 30) & 3;

@@ -155,10 +155,7 @@ impl Row {
                 .into_iter()
                 .filter(|&(a, l)| a != 0 && l > 0)
                 .collect(),
-            Writes::Rules(rules) => rules
-                .iter()
-                .filter_map(|w| region(w, call, task))
-                .collect(),
+            Writes::Rules(rules) => rules.iter().filter_map(|w| region(w, call, task)).collect(),
         }
     }
 }

@@ -45,9 +45,7 @@ pub fn recvmmsg(call: &Call, task: &mut Task) -> Vec<(u64, usize)> {
     let mut out = Vec::new();
     for i in 0..(call.result as u64).min(1024) {
         let entry = call.args[1] + i * 64;
-        let len = task
-            .read_u32(RemotePtr::new(entry + MSGHDR))
-            .unwrap_or(0);
+        let len = task.read_u32(RemotePtr::new(entry + MSGHDR)).unwrap_or(0);
         out.extend(msghdr_regions(task, entry, len as u64));
         out.push((entry + MSGHDR, 4));
     }

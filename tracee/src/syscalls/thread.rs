@@ -10,8 +10,12 @@ pub fn prctl(call: &Call, _task: &mut Task) -> Vec<(u64, usize)> {
     }
     match call.args[0] as i32 {
         libc::PR_GET_NAME => vec![(call.args[1], 16)],
-        libc::PR_GET_PDEATHSIG | libc::PR_GET_TSC | libc::PR_GET_ENDIAN | libc::PR_GET_FPEMU
-        | libc::PR_GET_FPEXC | libc::PR_GET_UNALIGN => vec![(call.args[1], 4)],
+        libc::PR_GET_PDEATHSIG
+        | libc::PR_GET_TSC
+        | libc::PR_GET_ENDIAN
+        | libc::PR_GET_FPEMU
+        | libc::PR_GET_FPEXC
+        | libc::PR_GET_UNALIGN => vec![(call.args[1], 4)],
         libc::PR_GET_TID_ADDRESS => vec![(call.args[1], 8)],
         libc::PR_GET_CHILD_SUBREAPER => vec![(call.args[1], 4)],
         _ => Vec::new(),
