@@ -1,6 +1,7 @@
 //! Recording: `RecordSession` runs a program under ptrace and writes every input it observes
 //! (syscall results, memory the kernel wrote, rdtsc values, signals) into a trace.
 
+mod affinity;
 mod children;
 mod error;
 mod preempt;

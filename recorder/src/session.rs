@@ -81,6 +81,10 @@ pub struct RecordSession {
     pub(crate) spin: crate::spin::SpinPoints,
     /// The process ended while a nested wait handled its last stop.
     exited_during_dispatch: bool,
+    /// The CPU mask the program would have had, which sched_getaffinity reports.
+    pub(crate) mask: tracee::affinity::OriginalMask,
+    /// Masks the program set for its threads (by tid).
+    pub(crate) virtual_masks: std::collections::HashMap<i32, Vec<u8>>,
 }
 
 fn now_ns() -> u64 {
@@ -94,6 +98,7 @@ impl RecordSession {
     /// Spawn the program stopped at its first instruction and open the trace.
     pub fn start(opts: RecordOptions) -> Result<RecordSession> {
         interrupt::install();
+        let mask = tracee::affinity::OriginalMask::current();
         let path_var = std::env::var_os("PATH");
         let program = spawn::resolve_program(&opts.program, path_var.as_deref())?;
         let mut argv = vec![opts.program.as_bytes().to_vec()];
@@ -153,6 +158,13 @@ impl RecordSession {
                     return Err(e.into());
                 }
             };
+        // Share one CPU with the program (its threads inherit the pin); the writer thread,
+        // started before we pin ourselves, keeps the whole mask to compress elsewhere.
+        let cpu = tracee::affinity::choose_cpu(&mask);
+        if let Some(cpu) = cpu {
+            tracee::affinity::pin(task.tid, cpu);
+            tracee::affinity::pin(Pid::from_raw(0), cpu);
+        }
         let leader = task.tid;
         let mut threads = BTreeMap::new();
         threads.insert(leader.as_raw(), Thread::new(task, State::Running));
@@ -172,6 +184,8 @@ impl RecordSession {
             uncounted_preemptions: 0,
             spin: Default::default(),
             exited_during_dispatch: false,
+            mask,
+            virtual_masks: Default::default(),
         };
         // We are at the exec stop of the initial execve; its syscall-exit stop follows.
         let r = s

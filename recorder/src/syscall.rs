@@ -24,8 +24,8 @@ enum What {
     Normal,
     /// The exec stop was recorded; the execve's exit stop follows, with nothing to record.
     ExecDone,
-    /// rseq: skipped at entry, fails with ENOSYS at exit.
-    Rseq,
+    /// Skipped at entry; returns this at exit (rseq: ENOSYS; sched_setaffinity: 0).
+    Skip(i64),
 }
 
 impl Pending {
@@ -68,7 +68,14 @@ pub(crate) fn on_entry(s: &mut RecordSession, tid: i32) -> Result<()> {
         Class::Special(Special::Rseq) => {
             regs.set_syscall_no(-1);
             s.task(tid).set_regs(&regs)?;
-            What::Rseq
+            What::Skip(-(libc::ENOSYS as i64))
+        }
+        _ if no == libc::SYS_sched_setaffinity && crate::affinity::target(s, tid, args[0]).is_some() => {
+            // The program may ask to move; it stays on the recording's CPU (nothing it can see).
+            crate::affinity::remember(s, tid, &args);
+            regs.set_syscall_no(-1);
+            s.task(tid).set_regs(&regs)?;
+            What::Skip(0)
         }
         Class::Special(Special::Exit) => {
             // No exit stop follows: record it now.
@@ -161,13 +168,17 @@ pub(crate) fn record_exit(s: &mut RecordSession, tid: i32, p: Pending) -> Result
     let mut regs = task.regs()?;
     let result = match p.what {
         What::ExecDone => return Ok(()),
-        What::Rseq => {
-            regs.set_result(-(libc::ENOSYS as i64));
+        What::Skip(r) => {
+            regs.set_result(r);
             task.set_regs(&regs)?;
-            -(libc::ENOSYS as i64)
+            r
         }
         What::Normal => regs.result(),
     };
+    if p.no == libc::SYS_sched_getaffinity && result > 0 {
+        crate::affinity::report(s, tid, &p.args, result as usize)?;
+    }
+    let task = s.task(tid);
     let row = syscalls::lookup(p.no).expect("checked at entry");
     let call = Call {
         no: p.no as u32,

@@ -129,6 +129,12 @@ impl ReplaySession {
             seccomp_trace_all: true,
             null_stdio: true,
         })?;
+        // Share one CPU with the program, as recording did.
+        let mask = tracee::affinity::OriginalMask::current();
+        if let Some(cpu) = tracee::affinity::choose_cpu(&mask) {
+            tracee::affinity::pin(task.tid, cpu);
+            tracee::affinity::pin(Pid::from_raw(0), cpu);
+        }
         let mut threads = BTreeMap::new();
         threads.insert(
             tid,

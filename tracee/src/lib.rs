@@ -1,6 +1,7 @@
 //! The Linux x86_64 process layer: ptrace, registers, memory, the kernel ABI and the one syscall
 //! table. The only crate of the workspace with `unsafe`.
 
+pub mod affinity;
 pub mod auxv;
 pub mod cpuid;
 pub mod digest;
