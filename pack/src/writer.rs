@@ -67,8 +67,10 @@ impl Sink {
         self.flush()?;
         // `into_inner` writes the end of the brotli stream; it cannot report errors, but the
         // flush above has just proven the file writable.
-        let file = self.out.into_inner();
-        file.sync_all().ctx("sync", &self.path)
+        // No fsync: a trace is worth keeping only if the machine stays up, and a sync costs
+        // milliseconds on every recording (DESIGN.md 12: short tests are the common case).
+        let _file = self.out.into_inner();
+        Ok(())
     }
 }
 
@@ -136,7 +138,7 @@ impl std::fmt::Debug for TraceWriter {
     }
 }
 
-/// Write `header` to `dir/header` atomically (temporary file, fsync, rename).
+/// Write `header` to `dir/header` atomically (temporary file, rename; no fsync, see `finish`).
 fn write_header(dir: &Path, header: &Header, complete: bool) -> Result<()> {
     let bytes = codec::encode_header(header, complete).map_err(|reason| {
         Error::io(
@@ -150,7 +152,6 @@ fn write_header(dir: &Path, header: &Header, complete: bool) -> Result<()> {
     let result = (|| {
         let mut f = File::create(&tmp).ctx("create", &tmp)?;
         f.write_all(&bytes).ctx("write", &tmp)?;
-        f.sync_all().ctx("sync", &tmp)?;
         fs::rename(&tmp, &dest).ctx("rename into", &dest)
     })();
     if result.is_err() {

@@ -61,6 +61,8 @@ pub struct ReplaySession {
     spin_enabled: bool,
     spin_scanned: std::collections::BTreeSet<(u64, u64)>,
     spin_points: std::collections::BTreeSet<u64>,
+    /// Stored files opened in the program for mmaps.
+    open_files: mmap::OpenFiles,
 }
 
 fn describe(ev: &Option<Event>) -> String {
@@ -157,6 +159,7 @@ impl ReplaySession {
             spin_enabled: false,
             spin_scanned: Default::default(),
             spin_points: Default::default(),
+            open_files: Default::default(),
         };
         let r = s
             .apply_exec(tid, &writes)
@@ -632,7 +635,10 @@ impl ReplaySession {
             return self.emulate(tid, regs, ev);
         }
         let path = self.reader.file_path(file)?;
-        let got = mmap::map_stored(self.task(tid)?, regs, &path, ev.result as u64)?;
+        let mut open = std::mem::take(&mut self.open_files);
+        let got = mmap::map_stored(self.task(tid)?, regs, &path, ev.result as u64, &mut open);
+        self.open_files = open;
+        let got = got?;
         self.finish_injected(tid, regs, ev, got)
     }
 

@@ -30,14 +30,30 @@ pub fn all_leaves() -> Vec<Leaf> {
         let max = query(base, 0).eax;
         let max = max.min(base + 0x40);
         for leaf in base..=max {
-            let subleaves = match leaf {
-                4 | 0xb | 0x1f | 0x8000_001d => 8,
-                7 | 0x14 | 0x17 | 0x18 => 1 + query(leaf, 0).eax.min(8),
-                0xd | 0xf | 0x10 | 0x12 => 64,
-                _ => 1,
+            // Each cpuid traps to the hypervisor in a VM: ask only for subleaves that exist.
+            let first = query(leaf, 0);
+            out.push(first);
+            let subleaves: Vec<u32> = match leaf {
+                // Enumerated until an empty (type 0) entry.
+                4 | 0xb | 0x1f | 0x8000_001d => (1..8).collect(),
+                7 | 0x14 | 0x17 | 0x18 => (1..=first.eax.min(8)).collect(),
+                // XSAVE: one subleaf per supported state component.
+                0xd => {
+                    let mask = ((first.edx as u64) << 32) | first.eax as u64;
+                    std::iter::once(1)
+                        .chain((2..64).filter(|i| mask & (1 << i) != 0))
+                        .collect()
+                }
+                0xf | 0x10 | 0x12 => (1..4).collect(),
+                _ => Vec::new(),
             };
-            for sub in 0..subleaves {
-                out.push(query(leaf, sub));
+            for sub in subleaves {
+                let l = query(leaf, sub);
+                let empty = l.eax == 0 && l.ebx == 0 && l.ecx == 0 && l.edx == 0;
+                if empty && matches!(leaf, 4 | 0xb | 0x1f | 0x8000_001d) {
+                    break;
+                }
+                out.push(l);
             }
         }
     }
