@@ -25,6 +25,13 @@ enum Command {
         /// The trace directory to create (default: target/record-test/NAME-N.trace).
         #[arg(short, long)]
         output: Option<PathBuf>,
+        /// Perturb thread scheduling (priorities, preemption at atomics, starvation) so races
+        /// show up; everything stays recorded, so the run replays exactly.
+        #[arg(long)]
+        chaos: bool,
+        /// The chaos seed (default: a fresh random one, kept in the trace header).
+        #[arg(long, requires = "chaos")]
+        seed: Option<u64>,
         /// The program and its arguments.
         #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
         command: Vec<OsString>,
@@ -63,7 +70,17 @@ pub fn run(args: Vec<OsString>) -> Result<ExitCode, Error> {
         }
     };
     match cli.command {
-        Command::Record { output, command } => record(output, command),
+        Command::Record {
+            output,
+            chaos,
+            seed,
+            command,
+        } => {
+            let chaos = chaos.then(|| recorder::ChaosOptions {
+                seed: seed.unwrap_or_else(random_seed),
+            });
+            record(output, chaos, command)
+        }
         Command::Replay { autopilot, trace } => {
             if !autopilot {
                 return Err(Error::Usage(
@@ -83,7 +100,27 @@ pub fn run(args: Vec<OsString>) -> Result<ExitCode, Error> {
     }
 }
 
-fn record(output: Option<PathBuf>, mut command: Vec<OsString>) -> Result<ExitCode, Error> {
+/// A seed for a chaos run nobody gave one for.
+fn random_seed() -> u64 {
+    let mut b = [0u8; 8];
+    if std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut b))
+        .is_err()
+    {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        return t ^ (u64::from(std::process::id()) << 32);
+    }
+    u64::from_le_bytes(b)
+}
+
+fn record(
+    output: Option<PathBuf>,
+    chaos: Option<recorder::ChaosOptions>,
+    mut command: Vec<OsString>,
+) -> Result<ExitCode, Error> {
     let program = command.remove(0);
     let pname = program.to_string_lossy().into_owned();
     let default_place = output.is_none();
@@ -101,6 +138,7 @@ fn record(output: Option<PathBuf>, mut command: Vec<OsString>) -> Result<ExitCod
         program,
         args: command,
         output: output.clone(),
+        chaos,
     })
     .map_err(err)?;
     let outcome = session.run();

@@ -36,9 +36,18 @@ pub(crate) fn report(s: &mut RecordSession, tid: i32, args: &[u64; 6], len: usiz
     let Some(t) = target(s, tid, args[0]) else {
         return Ok(());
     };
-    let mut bytes = match s.virtual_masks.get(&t) {
-        Some(m) => m.clone(),
-        None => s.mask.bytes(len),
+    let chaos_cpus = s.chaos.as_ref().and_then(|c| c.cpus);
+    let mut bytes = match (s.virtual_masks.get(&t), chaos_cpus) {
+        (Some(m), _) => m.clone(),
+        // Chaos shows the program another CPU count (recorded like any answer).
+        (None, Some(n)) => {
+            let mut b = vec![0u8; len];
+            for cpu in 0..n.min(len * 8) {
+                b[cpu / 8] |= 1 << (cpu % 8);
+            }
+            b
+        }
+        (None, None) => s.mask.bytes(len),
     };
     bytes.resize(len, 0);
     s.task(tid).write_bytes(RemotePtr::new(args[2]), &bytes)?;

@@ -6,8 +6,8 @@
 use tracee::{Pid, Stop, Task};
 
 /// Undo our settings in a new child process stopped at its first stop, and detach from it.
-/// `parent` is the recorded process; `patched` the spin-hint addresses patched in it.
-pub(crate) fn release(pid: Pid, first_stop: Stop, parent: Pid, patched: &[u64]) {
+/// `parent` is the recorded process; `patched` the addresses patched in it, with their bytes.
+pub(crate) fn release(pid: Pid, first_stop: Stop, parent: Pid, patched: &[(u64, u8)]) {
     let mut task = Task::new(pid, pid);
     if first_stop == Stop::Interrupted {
         // It stands right after the clone/fork syscall instruction: run prctl from there.
@@ -24,7 +24,9 @@ pub(crate) fn release(pid: Pid, first_stop: Stop, parent: Pid, patched: &[u64]) 
         );
         // A forked child has its own copy of the patched code; a vfork child shares ours.
         if !patched.is_empty() && !tracee::shares_memory(pid, parent) {
-            tracee::spin::unpatch(&mut task, patched);
+            for &(addr, byte) in patched {
+                let _ = task.write_bytes(tracee::RemotePtr::new(addr), &[byte]);
+            }
         }
     }
     let _ = task.detach();

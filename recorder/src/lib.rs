@@ -2,6 +2,8 @@
 //! (syscall results, memory the kernel wrote, rdtsc values, signals) into a trace.
 
 mod affinity;
+mod chaos;
+mod chaos_points;
 mod children;
 mod error;
 mod preempt;
@@ -12,4 +14,5 @@ mod syscall;
 mod thread;
 
 pub use error::{Error, Result};
+pub use chaos::ChaosOptions;
 pub use session::{RecordOptions, RecordOutcome, RecordSession, Step};

@@ -24,6 +24,8 @@ pub struct RecordOptions {
     pub args: Vec<OsString>,
     /// The trace directory to create.
     pub output: PathBuf,
+    /// Record under chaos scheduling with these settings.
+    pub chaos: Option<crate::chaos::ChaosOptions>,
 }
 
 /// What one `step` did.
@@ -85,6 +87,10 @@ pub struct RecordSession {
     pub(crate) mask: tracee::affinity::OriginalMask,
     /// Masks the program set for its threads (by tid).
     pub(crate) virtual_masks: std::collections::HashMap<i32, Vec<u8>>,
+    /// Chaos scheduling, when asked for.
+    pub(crate) chaos: Option<crate::chaos::Chaos>,
+    /// The current slice's length.
+    slice: Duration,
 }
 
 fn now_ns() -> u64 {
@@ -149,6 +155,24 @@ impl RecordSession {
             seccomp_trace_all: false,
             null_stdio: false,
         })?;
+        let mut header = header;
+        let mut task = task;
+        let chaos = match &opts.chaos {
+            Some(o) => {
+                let mut c = crate::chaos::Chaos::new(o);
+                if let Err(e) = crate::chaos_points::patch(&mut task, &mut c) {
+                    task.kill();
+                    let _ = tracee::stop::wait(Some(task.tid));
+                    return Err(e);
+                }
+                header.chaos = Some(pack::ChaosParams {
+                    seed: c.seed,
+                    params: c.params(),
+                });
+                Some(c)
+            }
+            None => None,
+        };
         let writer =
             match interrupt::without_stop_signals(|| TraceWriter::create(&opts.output, &header)) {
                 Ok(w) => w,
@@ -186,7 +210,12 @@ impl RecordSession {
             exited_during_dispatch: false,
             mask,
             virtual_masks: Default::default(),
+            chaos,
+            slice: SLICE,
         };
+        if let Some(c) = s.chaos.as_mut() {
+            c.on_new_thread(leader.as_raw());
+        }
         // We are at the exec stop of the initial execve; its syscall-exit stop follows.
         let r = s
             .on_exec(leader.as_raw())
@@ -253,8 +282,20 @@ impl RecordSession {
             .any(|(&tid, t)| tid != except && t.runnable())
     }
 
-    /// The next thread to run: round-robin after the last one scheduled.
+    /// The runnable threads other than `except`.
+    pub(crate) fn runnable_except(&self, except: i32) -> Vec<i32> {
+        self.threads
+            .iter()
+            .filter(|(&tid, t)| tid != except && t.runnable())
+            .map(|(&tid, _)| tid)
+            .collect()
+    }
+
+    /// The next thread to run: the chaos choice, or round-robin after the last one scheduled.
     fn pick(&self) -> Option<i32> {
+        if let Some(c) = &self.chaos {
+            return c.pick(&self.runnable_except(-1));
+        }
         let after = self
             .threads
             .range(self.last_scheduled + 1..)
@@ -280,12 +321,19 @@ impl RecordSession {
         }
         if self.current != Some(tid) {
             self.slice_start = Instant::now();
+            self.slice = match self.chaos.as_mut() {
+                Some(c) => c.slice(),
+                None => SLICE,
+            };
         }
         self.current = Some(tid);
         self.last_scheduled = tid;
         let t = self.thread(tid);
         t.state = State::Running;
         t.fresh = true;
+        if state == State::Ready && crate::chaos_points::parked_at_point(self, tid)? {
+            return Ok(());
+        }
         let sig = signal::take_queued(self, tid, matches!(state, State::AtExit(_)))?;
         self.resume(tid, sig)
     }
@@ -295,7 +343,7 @@ impl RecordSession {
         let deadline = match self.current {
             Some(cur) if self.others_runnable(cur) => match self.thread(cur).state {
                 State::Running => Some(Deadline::arm(
-                    SLICE.saturating_sub(self.slice_start.elapsed()),
+                    self.slice.saturating_sub(self.slice_start.elapsed()),
                 )),
                 // Only emulated calls may be recorded out of the order they took effect in:
                 // replay re-executes the others (memory layout, signal state) in trace order.
@@ -306,6 +354,13 @@ impl RecordSession {
                     Some(Deadline::arm(SYSCALL_PATIENCE))
                 }
                 _ => None,
+            },
+            // Chaos starves every runnable thread for now: wake up when the first may run.
+            None => match &self.chaos {
+                Some(c) => c
+                    .starvation_end(&self.runnable_except(-1))
+                    .map(|t| Deadline::arm(t.saturating_duration_since(Instant::now()))),
+                None => None,
             },
             _ => None,
         };
@@ -417,7 +472,23 @@ impl RecordSession {
                 State::InSyscall(p) => {
                     self.thread(tid).state = State::AtExit(p);
                     if self.current == Some(tid) {
-                        self.run_thread(tid)?;
+                        // Chaos may switch here, leaving the result unrecorded until the thread
+                        // runs again; only for emulated calls, whose order replay need not keep.
+                        let others = self.runnable_except(tid);
+                        let emulated = tracee::syscalls::lookup(p.no)
+                            .is_some_and(|r| r.class == tracee::syscalls::Class::Emulate);
+                        let switch = emulated
+                            && self
+                                .chaos
+                                .as_mut()
+                                .is_some_and(|c| c.should_switch(tid, &others, false));
+                        if switch {
+                            self.current = None;
+                        } else {
+                            self.run_thread(tid)?;
+                        }
+                    } else if let Some(c) = self.chaos.as_mut() {
+                        c.on_runnable(tid);
                     }
                 }
                 other => {
@@ -457,6 +528,10 @@ impl RecordSession {
                 } else if state == State::Ready {
                     // A new thread's first stop: it waits to be scheduled.
                     t.parked = true;
+                    if let Some(c) = self.chaos.as_mut() {
+                        c.on_new_thread(tid);
+                        c.on_runnable(tid);
+                    }
                 } else {
                     self.resume(tid, None)?;
                 }
@@ -489,7 +564,11 @@ impl RecordSession {
     fn on_new_task(&mut self, tid: i32, stop: Stop) -> Result<Step> {
         let pid = Pid::from_raw(tid);
         if tracee::tgid_of(pid).is_some_and(|g| g != self.leader) {
-            let patched: Vec<u64> = self.spin.points.iter().copied().collect();
+            let mut patched: Vec<(u64, u8)> =
+                self.spin.points.iter().map(|&a| (a, 0xf3)).collect();
+            if let Some(c) = &self.chaos {
+                patched.extend(c.points.iter().map(|(&a, &b)| (a, b)));
+            }
             children::release(pid, stop, self.leader, &patched);
             return Ok(Step::Running);
         }
@@ -499,6 +578,10 @@ impl RecordSession {
         let mut t = Thread::new(Task::new(pid, self.leader), State::Ready);
         t.unborn = true;
         self.threads.insert(tid, t);
+        if let Some(c) = self.chaos.as_mut() {
+            c.on_new_thread(tid);
+            c.on_runnable(tid);
+        }
         if stop != Stop::Interrupted {
             return Err(Error::Other(format!(
                 "internal: first stop of new thread {tid} was {stop:?}"

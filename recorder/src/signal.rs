@@ -23,6 +23,12 @@ pub(crate) fn on_signal(s: &mut RecordSession, tid: i32, sig: i32, fresh: bool) 
     if sig == libc::SIGSEGV && running && emulate_tsc(s, tid)? {
         return s.resume(tid, None);
     }
+    if sig == libc::SIGTRAP && running {
+        let pc = s.task(tid).regs()?.pc();
+        if s.chaos.as_ref().is_some_and(|c| c.points.contains_key(&(pc - 1))) {
+            return crate::chaos_points::on_trap(s, tid, pc - 1);
+        }
+    }
     if sig == libc::SIGTRAP && running && !s.spin.points.is_empty() {
         let pc = s.task(tid).regs()?.pc();
         if s.spin.points.contains(&(pc - 1)) {

@@ -61,6 +61,9 @@ pub(crate) fn on_trap(s: &mut RecordSession, tid: i32, pc: u64) -> Result<()> {
     if !s.others_runnable(tid) {
         return s.resume(tid, None);
     }
+    if let Some(c) = s.chaos.as_mut() {
+        c.on_spin(tid);
+    }
     s.push(
         tid,
         EventKind::Schedule {

@@ -62,6 +62,10 @@ pub(crate) fn on_entry(s: &mut RecordSession, tid: i32) -> Result<()> {
     let no = regs.syscall_no();
     let args = regs.args();
     s.syscalls += 1;
+    let live = s.threads.values().filter(|t| t.state != State::Dead).count();
+    if let Some(c) = s.chaos.as_mut() {
+        c.step(tid, live);
+    }
     let row = syscalls::lookup(no).ok_or(Error::UnknownSyscall(no))?;
     let what = match row.class {
         Class::Unsupported(reason) => return Err(unsupported(row.name, no, reason)),
@@ -175,6 +179,9 @@ pub(crate) fn record_exit(s: &mut RecordSession, tid: i32, p: Pending) -> Result
         }
         What::Normal => regs.result(),
     };
+    if result == 0 && s.chaos.as_ref().is_some_and(|c| c.clock_boundary) {
+        crate::chaos::shift_wall_clock(s, tid, p.no, &p.args)?;
+    }
     if p.no == libc::SYS_sched_getaffinity && result > 0 {
         crate::affinity::report(s, tid, &p.args, result as usize)?;
     }

@@ -51,6 +51,8 @@ pub(crate) struct Thread {
     pub pause_hits: std::collections::HashMap<u64, u64>,
     /// Slices in a row the thread ran without a syscall and without repeating its state.
     pub computing_slices: u32,
+    /// Preempted at a chaos point: it must step over the patched instruction when resumed.
+    pub at_chaos_point: bool,
 }
 
 impl Thread {
@@ -66,6 +68,7 @@ impl Thread {
             parked: true,
             pause_hits: Default::default(),
             computing_slices: 0,
+            at_chaos_point: false,
         }
     }
 

@@ -38,6 +38,22 @@ pub struct ReplayOutcome {
     pub seek_stops: u64,
 }
 
+/// The recorder stops patching a chaos point after this many hits (recorder::chaos).
+const CHAOS_POINT_HIT_CAP: u64 = 5000;
+
+/// The chaos points a trace's header lists.
+fn chaos_points_of(h: &pack::Header) -> Vec<u64> {
+    h.chaos
+        .as_ref()
+        .and_then(|c| c.params.iter().find(|(k, _)| k == "points"))
+        .map(|(_, v)| {
+            v.split(',')
+                .filter_map(|x| u64::from_str_radix(x, 16).ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Give up seeking a position after this many breakpoint hits (a bug or a corrupt trace).
 const SEEK_LIMIT: u64 = 5_000_000;
 
@@ -63,6 +79,10 @@ pub struct ReplaySession {
     spin_points: std::collections::BTreeSet<u64>,
     /// Stored files opened in the program for mmaps.
     open_files: mmap::OpenFiles,
+    /// Chaos points patched as when recording: address -> original byte.
+    chaos_points: std::collections::BTreeMap<u64, u8>,
+    /// Hits per chaos point (all threads): the recorder unpatches a point at a cap.
+    chaos_hits: std::collections::HashMap<u64, u64>,
 }
 
 fn describe(ev: &Option<Event>) -> String {
@@ -144,6 +164,7 @@ impl ReplaySession {
                 task,
                 parked: Parked::AtExec,
                 pause_hits: Default::default(),
+                at_chaos_point: false,
             },
         );
         let mut s = ReplaySession {
@@ -160,9 +181,13 @@ impl ReplaySession {
             spin_scanned: Default::default(),
             spin_points: Default::default(),
             open_files: Default::default(),
+            chaos_points: Default::default(),
+            chaos_hits: Default::default(),
         };
+        let points = chaos_points_of(&h);
         let r = s
             .apply_exec(tid, &writes)
+            .and_then(|_| s.patch_chaos_points(tid, &points))
             .and_then(|_| s.advance())
             .and_then(|_| s.resume(tid, None));
         if let Err(e) = r {
@@ -250,6 +275,16 @@ impl ReplaySession {
     /// Resume `tid` (delivering `sig`) and let it run to its next stop, where it parks. If the
     /// trace says it was preempted or signalled next, arrange that first.
     fn resume(&mut self, tid: i32, sig: Option<i32>) -> Result<()> {
+        if std::mem::take(&mut self.thread(tid)?.at_chaos_point) {
+            let pc = self.task(tid)?.regs()?.pc();
+            if let Some(&orig) = self.chaos_points.get(&pc) {
+                match self.task(tid)?.step_over(pc, orig)? {
+                    tracee::StepOver::Done => {}
+                    tracee::StepOver::Signal(s) => return self.park(tid, Stop::Signal(s)),
+                    tracee::StepOver::Gone(stop) => return self.park(tid, stop),
+                }
+            }
+        }
         if let Some(Event {
             tid: t,
             kind: EventKind::Signal(s),
@@ -282,6 +317,16 @@ impl ReplaySession {
                 continue;
             };
             self.stops += 1;
+            if stop == Stop::Signal(libc::SIGTRAP) && !self.chaos_points.is_empty() {
+                let pc = self.task(tid)?.regs()?.pc();
+                if self.chaos_points.contains_key(&(pc - 1)) {
+                    if self.on_chaos_trap(tid, pc - 1)? {
+                        return Ok(());
+                    }
+                    self.task(tid)?.cont(None)?;
+                    continue;
+                }
+            }
             if stop == Stop::Signal(libc::SIGTRAP) {
                 if let Some(pc) = self.pause_trap_at(tid)? {
                     if self.on_pause_trap(tid, pc)? {
@@ -293,6 +338,66 @@ impl ReplaySession {
             }
             return self.park(tid, stop);
         }
+    }
+
+    /// Patch the recorded chaos points (at the first exec, as the recorder did).
+    fn patch_chaos_points(&mut self, tid: i32, points: &[u64]) -> Result<()> {
+        for &a in points {
+            let orig = self.task(tid)?.patch_int3(a)?;
+            self.chaos_points.insert(a, orig);
+        }
+        Ok(())
+    }
+
+    /// `tid` trapped at chaos point `pc`: count it like the recorder, park it if the trace
+    /// preempted it at this hit, else run the original instruction. Returns whether it parked.
+    fn on_chaos_trap(&mut self, tid: i32, pc: u64) -> Result<bool> {
+        let t = self.thread(tid)?;
+        let mut regs = t.task.regs()?;
+        regs.set_pc(pc);
+        t.task.set_regs(&regs)?;
+        let hits = {
+            let h = t.pause_hits.entry(pc).or_insert(0);
+            *h += 1;
+            *h
+        };
+        let orig = self.chaos_points[&pc];
+        let global = {
+            let h = self.chaos_hits.entry(pc).or_insert(0);
+            *h += 1;
+            *h
+        };
+        let keep = global < CHAOS_POINT_HIT_CAP;
+        if !keep {
+            self.chaos_points.remove(&pc);
+            self.task(tid)?.write_bytes(RemotePtr::new(pc), &[orig])?;
+        }
+        let preempt_here = matches!(&self.next, Some(Event {
+            tid: t,
+            kind: EventKind::Schedule { position: Some(p) },
+        }) if *t == tid && p.pc == pc && p.hits == Some(hits));
+        if preempt_here {
+            let t = self.thread(tid)?;
+            t.parked = Parked::Ready;
+            t.pause_hits.clear();
+            t.at_chaos_point = true;
+            self.consume()?;
+            return Ok(true);
+        }
+        if keep {
+            match self.task(tid)?.step_over(pc, orig)? {
+                tracee::StepOver::Done => {}
+                tracee::StepOver::Signal(sig) => {
+                    self.park(tid, Stop::Signal(sig))?;
+                    return Ok(true);
+                }
+                tracee::StepOver::Gone(stop) => {
+                    self.park(tid, stop)?;
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(false)
     }
 
     /// If `tid` stopped at a patched spin hint, its address.
@@ -769,6 +874,7 @@ impl ReplaySession {
                 task: Task::new(new_pid, leader_real),
                 parked: Parked::Ready,
                 pause_hits: Default::default(),
+                at_chaos_point: false,
             },
         );
         Ok(())

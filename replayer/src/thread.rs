@@ -26,6 +26,8 @@ pub(crate) enum Parked {
 pub(crate) struct Thread {
     pub task: Task,
     pub parked: Parked,
-    /// Spin-hint traps per address since the thread's previous event.
+    /// Spin-hint and chaos-point traps per address since the thread's previous event.
     pub pause_hits: std::collections::HashMap<u64, u64>,
+    /// Parked by a preemption at a chaos point: steps over it when resumed.
+    pub at_chaos_point: bool,
 }

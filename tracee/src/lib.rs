@@ -3,6 +3,7 @@
 
 pub mod affinity;
 pub mod auxv;
+pub mod chaos_points;
 pub mod cpuid;
 pub mod digest;
 mod error;
@@ -22,7 +23,7 @@ pub use nix::unistd::Pid;
 pub use regs::{Regs, REGS_WORDS};
 pub use remote_ptr::RemotePtr;
 pub use stop::Stop;
-pub use task::{shares_memory, tgid_of, Task};
+pub use task::{shares_memory, tgid_of, StepOver, Task};
 
 /// `uname -r` of this machine.
 pub fn kernel_release() -> String {

@@ -447,3 +447,53 @@ pub fn shares_memory(a: Pid, b: Pid) -> bool {
     let r = unsafe { libc::syscall(libc::SYS_kcmp, a.as_raw(), b.as_raw(), KCMP_VM, 0, 0) };
     r == 0
 }
+
+/// How stepping over a patched instruction ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepOver {
+    /// The original instruction ran; the thread is stopped after it.
+    Done,
+    /// A signal stopped the thread first (it is at a signal-delivery stop for it).
+    Signal(i32),
+    /// The thread ended.
+    Gone(crate::Stop),
+}
+
+impl Task {
+    /// The thread stands at `pc`, where `orig` was replaced by `int3`: run the original
+    /// instruction alone (restore the byte, single-step, patch it again). Only one thread of
+    /// the process runs at a time, so no other thread can pass the unpatched byte.
+    pub fn step_over(&mut self, pc: u64, orig: u8) -> Result<StepOver> {
+        self.write_bytes(RemotePtr::new(pc), &[orig])?;
+        let r = (|| {
+            self.single_step(None)?;
+            loop {
+                match crate::stop::wait(Some(self.tid))? {
+                    Some((_, crate::Stop::Signal(libc::SIGTRAP))) => return Ok(StepOver::Done),
+                    Some((_, crate::Stop::Signal(sig))) => return Ok(StepOver::Signal(sig)),
+                    Some((_, s @ (crate::Stop::Exited(_) | crate::Stop::Killed { .. }))) => {
+                        return Ok(StepOver::Gone(s))
+                    }
+                    Some((_, other)) => {
+                        return Err(Error::Protocol(format!(
+                            "unexpected stop while stepping over {pc:#x}: {other:?}"
+                        )))
+                    }
+                    None => {}
+                }
+            }
+        })();
+        if !matches!(r, Ok(StepOver::Gone(_))) {
+            let _ = self.write_bytes(RemotePtr::new(pc), &[0xcc]);
+        }
+        r
+    }
+
+    /// Replace the byte at `addr` by `int3`; returns the original byte.
+    pub fn patch_int3(&mut self, addr: u64) -> Result<u8> {
+        let mut b = [0u8; 1];
+        self.read_bytes(RemotePtr::new(addr), &mut b)?;
+        self.write_bytes(RemotePtr::new(addr), &[0xcc])?;
+        Ok(b[0])
+    }
+}

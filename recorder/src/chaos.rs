@@ -1,0 +1,269 @@
+//! Chaos scheduling (DESIGN.md section 8): seeded decisions that make races show up in a few
+//! runs. Everything the program observes is recorded, so a chaos trace replays like any other.
+//!
+//! * PCT priorities: every thread gets a random distinct priority; the highest-priority runnable
+//!   thread runs; at `depth - 1` random steps the running thread drops below all others. Steps
+//!   are counted only while the program has several threads.
+//! * Preemption points: calls to atomics and locks and LOCK-prefixed instructions of the
+//!   program's own code trap (int3); at each, the scheduler may switch (counted position).
+//! * Time: random slices, and starvation: a thread that becomes runnable may be kept off the CPU
+//!   for 1 ms to 300 ms even when nothing else runs (exposes sleep used as synchronisation).
+//! * Variety the program observes: its CPU count, and sometimes a wall clock just before a
+//!   second boundary.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use rand_core::{Rng, SeedableRng};
+use rand_pcg::Pcg64Mcg;
+
+/// What the user asks for.
+#[derive(Clone, Debug)]
+pub struct ChaosOptions {
+    pub seed: u64,
+}
+
+/// Stop patching a point after this many hits (the same rule replays deterministically).
+pub const POINT_HIT_CAP: u64 = 5000;
+
+/// The decisions of one chaos run.
+pub(crate) struct Chaos {
+    rng: Pcg64Mcg,
+    pub seed: u64,
+    depth: u32,
+    /// Steps (counted while several threads live) at which the running thread is lowered.
+    change_points: Vec<u64>,
+    steps: u64,
+    next_low: i64,
+    priorities: HashMap<i32, i64>,
+    /// Per mille: a point preempts at random (and lowers the thread) this often.
+    random_preempt: u32,
+    /// Per mille: a thread that becomes runnable is starved this often.
+    starve_rate: u32,
+    starved: HashMap<i32, Instant>,
+    starve_left: Duration,
+    slice_max_ms: u64,
+    /// The CPU count the program sees (None: the real one).
+    pub cpus: Option<usize>,
+    /// Put the first wall-clock read just before a second boundary.
+    pub clock_boundary: bool,
+    /// Offset added to every wall-clock read, fixed at the first one.
+    pub clock_offset_ns: Option<i64>,
+    /// Patched points: address -> original byte.
+    pub points: BTreeMap<u64, u8>,
+    /// Hits per point (all threads), for the cap.
+    pub point_hits: HashMap<u64, u64>,
+}
+
+impl Chaos {
+    pub fn new(opts: &ChaosOptions) -> Chaos {
+        let mut rng = Pcg64Mcg::seed_from_u64(opts.seed);
+        let mut below = |n: u64| rng.next_u64() % n.max(1);
+        let depth = [1, 2, 2, 3, 3, 4][below(6) as usize];
+        // PCT needs the number of steps k; unknown up front, so draw its scale per run.
+        let scale = 16u64 << below(9); // 16 .. 4096
+        let mut change_points: Vec<u64> = (1..depth).map(|_| 1 + below(scale)).collect();
+        change_points.sort_unstable();
+        let random_preempt = [0, 0, 10, 50, 200][below(5) as usize];
+        let starve_rate = [0, 0, 100, 300][below(4) as usize];
+        let slice_max_ms = [2, 5, 20, 50][below(4) as usize];
+        let cpus = match below(4) {
+            0 => None,
+            1 => Some(2),
+            2 => Some(4),
+            _ => Some(8),
+        };
+        let clock_boundary = below(8) == 0;
+        Chaos {
+            rng,
+            seed: opts.seed,
+            depth,
+            change_points,
+            steps: 0,
+            next_low: 0,
+            priorities: HashMap::new(),
+            random_preempt,
+            starve_rate,
+            starved: HashMap::new(),
+            starve_left: Duration::from_secs(1),
+            slice_max_ms,
+            cpus,
+            clock_boundary,
+            clock_offset_ns: None,
+            points: BTreeMap::new(),
+            point_hits: HashMap::new(),
+        }
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.rng.next_u64() % n.max(1)
+    }
+
+    /// The parameters, for the trace header.
+    pub fn params(&self) -> Vec<(String, String)> {
+        let mut v = vec![
+            ("depth".to_string(), self.depth.to_string()),
+            (
+                "change_points".to_string(),
+                self.change_points
+                    .iter()
+                    .map(u64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
+            ("random_preempt_per_mille".into(), self.random_preempt.to_string()),
+            ("starve_per_mille".into(), self.starve_rate.to_string()),
+            ("slice_max_ms".into(), self.slice_max_ms.to_string()),
+            (
+                "cpus".into(),
+                self.cpus.map(|c| c.to_string()).unwrap_or_else(|| "real".into()),
+            ),
+            ("clock_boundary".into(), self.clock_boundary.to_string()),
+        ];
+        v.push((
+            "points".into(),
+            self.points
+                .keys()
+                .map(|a| format!("{a:x}"))
+                .collect::<Vec<_>>()
+                .join(","),
+        ));
+        v
+    }
+
+    /// A new thread: a random priority above every lowered one.
+    pub fn on_new_thread(&mut self, tid: i32) {
+        let p = 1_000_000 + self.below(1_000_000) as i64;
+        self.priorities.insert(tid, p);
+    }
+
+    fn priority(&self, tid: i32) -> i64 {
+        self.priorities.get(&tid).copied().unwrap_or(1_000_000)
+    }
+
+    /// Count a step of the running thread (while several threads live); at a change point it
+    /// drops below every other thread.
+    pub fn step(&mut self, current: i32, threads: usize) {
+        if threads < 2 {
+            return;
+        }
+        self.steps += 1;
+        while self.change_points.first() == Some(&self.steps) {
+            self.change_points.remove(0);
+            self.lower(current);
+        }
+    }
+
+    fn lower(&mut self, tid: i32) {
+        self.next_low -= 1;
+        self.priorities.insert(tid, self.next_low);
+    }
+
+    /// At a preemption point or a syscall exit of `current`: should another thread run now?
+    pub fn should_switch(&mut self, current: i32, runnable: &[i32], at_point: bool) -> bool {
+        if runnable.is_empty() {
+            return false;
+        }
+        if at_point && self.random_preempt > 0 && self.below(1000) < self.random_preempt as u64 {
+            let low = self.priorities.values().copied().min().unwrap_or(0) - 1 - self.below(3) as i64;
+            self.priorities.insert(current, low);
+            return true;
+        }
+        let mine = self.priority(current);
+        runnable.iter().any(|&t| self.priority(t) > mine)
+    }
+
+    /// A spinning thread yields to the others: it drops below them.
+    pub fn on_spin(&mut self, tid: i32) {
+        self.lower(tid);
+    }
+
+    /// The thread to run among `runnable` (not starved ones, when possible).
+    pub fn pick(&self, runnable: &[i32]) -> Option<i32> {
+        let now = Instant::now();
+        runnable
+            .iter()
+            .copied()
+            .filter(|t| self.starved.get(t).is_none_or(|&until| until <= now))
+            .max_by_key(|&t| (self.priority(t), t))
+    }
+
+    /// When the earliest starvation among `runnable` ends.
+    pub fn starvation_end(&self, runnable: &[i32]) -> Option<Instant> {
+        runnable.iter().filter_map(|t| self.starved.get(t)).min().copied()
+    }
+
+    /// A thread became runnable (its blocking syscall returned, or it was created).
+    pub fn on_runnable(&mut self, tid: i32) {
+        if self.starve_rate == 0 || self.starve_left.is_zero() {
+            return;
+        }
+        if self.below(1000) < self.starve_rate as u64 {
+            // Log-uniform between 1 ms and 300 ms.
+            let ms = (1.0f64 * (300.0f64).powf(self.below(1000) as f64 / 1000.0)) as u64;
+            let d = Duration::from_millis(ms.max(1)).min(self.starve_left);
+            self.starve_left = self.starve_left.saturating_sub(d);
+            self.starved.insert(tid, Instant::now() + d);
+        }
+    }
+
+    /// A random time slice.
+    pub fn slice(&mut self) -> Duration {
+        Duration::from_millis(1 + self.below(self.slice_max_ms))
+    }
+
+    /// Count a hit of point `pc`; returns whether it stays patched.
+    pub fn hit_point(&mut self, pc: u64) -> bool {
+        let h = self.point_hits.entry(pc).or_insert(0);
+        *h += 1;
+        *h < POINT_HIT_CAP
+    }
+
+    /// For the first wall-clock read at `sec.nsec`: the offset that puts it just before the
+    /// next second (10 us to 2 ms before), kept for every later read.
+    pub fn clock_offset(&mut self, nsec: i64) -> i64 {
+        if let Some(o) = self.clock_offset_ns {
+            return o;
+        }
+        let o = if self.clock_boundary {
+            let before = 10_000 + self.below(2_000_000) as i64;
+            (1_000_000_000 - before - nsec).rem_euclid(1_000_000_000)
+        } else {
+            0
+        };
+        self.clock_offset_ns = Some(o);
+        o
+    }
+}
+
+/// After a successful wall-clock read: shift it by the run's offset (chosen at the first read to
+/// land just before a second boundary). Monotonic clocks are left alone.
+pub(crate) fn shift_wall_clock(
+    s: &mut crate::session::RecordSession,
+    tid: i32,
+    no: i64,
+    args: &[u64; 6],
+) -> crate::error::Result<()> {
+    use tracee::RemotePtr;
+    let (ptr, unit) = match no {
+        libc::SYS_clock_gettime if matches!(args[0] as i32, libc::CLOCK_REALTIME | libc::CLOCK_REALTIME_COARSE) => {
+            (args[1], 1i64)
+        }
+        libc::SYS_gettimeofday => (args[0], 1000),
+        _ => return Ok(()),
+    };
+    if ptr == 0 {
+        return Ok(());
+    }
+    let task = s.task(tid);
+    let sec = task.read_u64(RemotePtr::new(ptr))? as i64;
+    let frac = task.read_u64(RemotePtr::new(ptr + 8))? as i64;
+    let chaos = s.chaos.as_mut().expect("checked by the caller");
+    let offset = chaos.clock_offset(frac * unit);
+    let total = frac * unit + offset;
+    let (sec, ns) = (sec + total.div_euclid(1_000_000_000), total.rem_euclid(1_000_000_000));
+    let task = s.task(tid);
+    task.write_u64(RemotePtr::new(ptr), sec as u64)?;
+    task.write_u64(RemotePtr::new(ptr + 8), (ns / unit) as u64)?;
+    Ok(())
+}
