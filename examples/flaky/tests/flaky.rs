@@ -89,7 +89,10 @@ fn sleep_as_sync() {
         *slot.lock().unwrap() = Some(v);
     });
     thread::sleep(Duration::from_millis(30));
-    assert!(result.lock().unwrap().is_some(), "worker not done after the sleep");
+    assert!(
+        result.lock().unwrap().is_some(),
+        "worker not done after the sleep"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -103,7 +106,12 @@ fn channel_order() {
     let producers: Vec<_> = (0..2u32)
         .map(|id| {
             let tx = tx.clone();
-            thread::spawn(move || tx.send(id).unwrap())
+            thread::spawn(move || {
+                // Producer 1 has more to prepare than producer 0, which usually (not always)
+                // lets producer 0 send first.
+                spin_work(u64::from(id) * 10_000);
+                tx.send(id).unwrap()
+            })
         })
         .collect();
     drop(tx);
@@ -129,7 +137,9 @@ fn condvar_without_predicate() {
         let (lock, cvar, ready) = &*waiter_pair;
         ready.store(true, SeqCst);
         let guard = lock.lock().unwrap();
-        let (_guard, timeout) = cvar.wait_timeout(guard, Duration::from_millis(200)).unwrap();
+        let (_guard, timeout) = cvar
+            .wait_timeout(guard, Duration::from_millis(200))
+            .unwrap();
         !timeout.timed_out()
     });
     let (lock, cvar, ready) = &*pair;
@@ -156,7 +166,10 @@ fn global_state_body(me: &'static str) {
         spin_work(2_000);
     }
     let log = GLOBAL_LOG.lock().unwrap();
-    assert!(log.iter().all(|e| *e == me), "{me} saw another test's entries: {log:?}");
+    assert!(
+        log.iter().all(|e| *e == me),
+        "{me} saw another test's entries: {log:?}"
+    );
 }
 
 #[test]
@@ -210,7 +223,10 @@ fn async_race() {
         let tasks: Vec<_> = (0..2u32)
             .map(|id| {
                 let log = Arc::clone(&log);
-                tokio::spawn(async move { log.lock().unwrap().push(id) })
+                tokio::spawn(async move {
+                    spin_work(5_000); // each task's own work
+                    log.lock().unwrap().push(id)
+                })
             })
             .collect();
         for t in tasks {
@@ -230,9 +246,14 @@ fn async_race() {
 // ---------------------------------------------------------------------------------------------
 #[test]
 fn wall_clock_boundary() {
-    let secs = || SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+    let secs = || {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    };
     let before = secs();
-    spin_work(100_000);
+    spin_work(300_000);
     let after = secs();
     assert_eq!(before, after, "a second boundary passed during the work");
 }
@@ -249,8 +270,9 @@ fn rare_lost_update() {
     let workers: Vec<_> = (0..2)
         .map(|_| {
             thread::spawn(|| {
-                spin_work(5_000);
+                spin_work(2_000); // set-up
                 let v = COUNTER.load(SeqCst);
+                spin_work(10); // computing the new value: a window of well under a microsecond
                 COUNTER.store(v + 1, SeqCst);
             })
         })
