@@ -49,9 +49,9 @@ pub(crate) fn in_flight(s: &mut RecordSession, except: i32) -> Vec<(u64, u64)> {
     out
 }
 
-/// After this many slices of computing without a syscall, a spin hint or a repeated state,
-/// preempt anyway at an uncounted position (exact, but replay pays a stop per pass over it).
-const COMPUTING_BUDGET: u32 = 40;
+/// After computing this long without a syscall, a spin hint or a repeated state, a thread is
+/// preempted anyway at an uncounted position (exact, but replay pays a stop per pass over it).
+const COMPUTING_BUDGET: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The running thread stopped at our interrupt (its slice is over and others wait). If it is
 /// spinning without progress (same registers and memory at two passes over the same
@@ -73,8 +73,11 @@ pub(crate) fn on_interrupted(s: &mut RecordSession, tid: i32) -> Result<()> {
     let task = s.task(tid);
     let first = task.regs()?;
     let first_digest = tracee::digest::digest(task, &exclude)?;
-    s.thread(tid).computing_slices += 1;
-    let budget_spent = s.thread(tid).computing_slices > COMPUTING_BUDGET;
+    let since = *s
+        .thread(tid)
+        .computing_since
+        .get_or_insert_with(std::time::Instant::now);
+    let budget_spent = since.elapsed() > COMPUTING_BUDGET;
     if !budget_spent {
         // Pass over the same instruction once more.
         if run_to(s, tid, pc)?.is_none() {

@@ -239,7 +239,7 @@ impl RecordSession {
         if let Some(t) = self.threads.get_mut(&tid) {
             // Counted positions count from the thread's previous event.
             t.pause_hits.clear();
-            t.computing_slices = 0;
+            t.computing_since = None;
         }
         Ok(self.writer.push(&Event { tid, kind })?)
     }

@@ -50,7 +50,7 @@ pub(crate) struct Thread {
     /// Spin-hint traps per address since the thread's previous event.
     pub pause_hits: std::collections::HashMap<u64, u64>,
     /// Slices in a row the thread ran without a syscall and without repeating its state.
-    pub computing_slices: u32,
+    pub computing_since: Option<std::time::Instant>,
     /// Preempted at a chaos point: it must step over the patched instruction when resumed.
     pub at_chaos_point: bool,
 }
@@ -67,7 +67,7 @@ impl Thread {
             interrupt_pending: false,
             parked: true,
             pause_hits: Default::default(),
-            computing_slices: 0,
+            computing_since: None,
             at_chaos_point: false,
         }
     }
