@@ -7,7 +7,8 @@
 //! * Preemption points: calls to atomics and locks and LOCK-prefixed instructions of the
 //!   program's own code trap (int3); at each, the scheduler may switch (counted position).
 //! * Time: random slices, and starvation: a thread that becomes runnable may be kept off the CPU
-//!   for 1 ms to 300 ms even when nothing else runs (exposes sleep used as synchronisation).
+//!   for 1 ms to 1 s (2 s in all per run) even when nothing else runs (exposes sleep used as
+//!   synchronisation).
 //! * Variety the program observes: its CPU count, and sometimes a wall clock just before a
 //!   second boundary.
 
@@ -64,8 +65,9 @@ impl Chaos {
         let scale = 16u64 << below(9); // 16 .. 4096
         let mut change_points: Vec<u64> = (1..depth).map(|_| 1 + below(scale)).collect();
         change_points.sort_unstable();
-        let random_preempt = [0, 0, 10, 50, 200][below(5) as usize];
-        let starve_rate = [0, 0, 100, 300][below(4) as usize];
+        // Chaos points are few and all at synchronisation: preempting at them often is cheap.
+        let random_preempt = [0, 20, 100, 300, 500][below(5) as usize];
+        let starve_rate = [0, 100, 300, 500][below(4) as usize];
         let slice_max_ms = [2, 5, 20, 50][below(4) as usize];
         let cpus = match below(4) {
             0 => None,
@@ -85,7 +87,7 @@ impl Chaos {
             random_preempt,
             starve_rate,
             starved: HashMap::new(),
-            starve_left: Duration::from_secs(1),
+            starve_left: Duration::from_secs(2),
             slice_max_ms,
             cpus,
             clock_boundary,
@@ -199,8 +201,8 @@ impl Chaos {
             return;
         }
         if self.below(1000) < self.starve_rate as u64 {
-            // Log-uniform between 1 ms and 300 ms.
-            let ms = (1.0f64 * (300.0f64).powf(self.below(1000) as f64 / 1000.0)) as u64;
+            // Log-uniform between 1 ms and 1 s.
+            let ms = (1000.0f64).powf(self.below(1000) as f64 / 1000.0) as u64;
             let d = Duration::from_millis(ms.max(1)).min(self.starve_left);
             self.starve_left = self.starve_left.saturating_sub(d);
             self.starved.insert(tid, Instant::now() + d);

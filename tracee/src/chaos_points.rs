@@ -38,20 +38,99 @@ const SYNC_TARGETS: &[&str] = &[
     "5tokio4time5sleep",
 ];
 
-/// The first path component (crate) of a legacy-mangled Rust symbol, if it is one.
+/// The defining crate of a Rust symbol, legacy (`_ZN3std...`) or v0 (`_RNvNtCs..._3std...`).
 fn crate_of(name: &str) -> Option<&str> {
-    let rest = name.strip_prefix("_ZN")?;
-    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-    let len: usize = rest[..digits].parse().ok()?;
-    rest.get(digits..digits + len)
+    if let Some(rest) = name.strip_prefix("_ZN") {
+        return ident(rest).map(|(id, _)| id);
+    }
+    let mut s = name.strip_prefix("_R")?.trim_start_matches(|c: char| c.is_ascii_digit());
+    // Walk the path's outer layers down to its crate root.
+    loop {
+        let mut chars = s.chars();
+        match chars.next()? {
+            'N' => {
+                chars.next()?; // namespace
+                s = chars.as_str();
+            }
+            'I' => s = chars.as_str(),
+            'M' | 'X' => s = skip_disambiguator(chars.as_str()),
+            'C' => {
+                let rest = skip_disambiguator(chars.as_str());
+                return ident(rest).map(|(id, _)| id);
+            }
+            _ => return None,
+        }
+    }
 }
 
-/// Whether a symbol is the program's own code.
+/// Skip a v0 disambiguator `s<base-62>_`.
+fn skip_disambiguator(s: &str) -> &str {
+    match s.strip_prefix('s') {
+        Some(r) => r.find('_').map(|i| &r[i + 1..]).unwrap_or(r),
+        None => s,
+    }
+}
+
+/// A length-prefixed identifier (`3std`) and what follows it.
+fn ident(s: &str) -> Option<(&str, &str)> {
+    let digits = s.bytes().take_while(u8::is_ascii_digit).count();
+    let len: usize = s[..digits].parse().ok()?;
+    let rest = &s[digits..];
+    let rest = rest.strip_prefix('_').unwrap_or(rest);
+    Some((rest.get(..len)?, rest.get(len..)?))
+}
+
+/// Whether a symbol is the program's own code (Rust, not one of the library crates).
 fn is_user_code(name: &str) -> bool {
     match crate_of(name) {
-        Some(c) => !LIBRARY_CRATES.contains(&c) && !c.starts_with('_'),
-        // v0-mangled Rust (`_R`) is treated as the program's; C symbols are not.
-        None => name.starts_with("_R"),
+        Some(c) => !LIBRARY_CRATES.contains(&c) && !c.starts_with('_') && !c.starts_with('$'),
+        None => false,
+    }
+}
+
+/// Whether a call target is a synchronisation function.
+fn is_sync_target(name: &str) -> bool {
+    if name.starts_with("_ZN") {
+        return SYNC_TARGETS.iter().any(|p| name.contains(p));
+    }
+    // v0: the same paths, each component length-prefixed.
+    let v0 = [
+        ("4core", "4sync6atomic"),
+        ("3std", "4sync"),
+        ("3std", "6thread5sleep"),
+        ("3std", "10SystemTime3now"),
+        ("5tokio", "4sync"),
+        ("5tokio", "4time5sleep"),
+    ];
+    name.starts_with("_R")
+        && v0
+            .iter()
+            .any(|(krate, path)| crate_of(name) == Some(&krate[1..]) && name.contains(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crates_of_legacy_and_v0_symbols() {
+        assert_eq!(crate_of("_ZN5flaky14check_then_act17hca5f1815f56ff17cE"), Some("flaky"));
+        assert_eq!(crate_of("_RNvNtCslNYArtu3iFV_5alloc5alloc5alloc"), Some("alloc"));
+        assert_eq!(
+            crate_of("_RINvNtNtCsgEmfK2I1SDS_4core4sync6atomic10atomic_subjjECsjrHSEGnQ3l9_3std"),
+            Some("core")
+        );
+        assert_eq!(
+            crate_of("_RNvXs7_NtNtCsjrHSEGnQ3l9_3std2io5errorNtB5_5ErrorNtNtCsgEmfK2I1SDS_4core3fmt7Display3fmt"),
+            Some("std")
+        );
+        assert!(is_user_code("_ZN5flaky14check_then_act17hca5f1815f56ff17cE"));
+        assert!(!is_user_code("_RNvNtCslNYArtu3iFV_5alloc5alloc5alloc"));
+        assert!(!is_user_code("memcpy"));
+        assert!(is_sync_target("_ZN4core4sync6atomic10AtomicBool4load17h8db67192227f40d1E"));
+        assert!(is_sync_target(
+            "_RINvNtNtCsgEmfK2I1SDS_4core4sync6atomic10atomic_subjjECsjrHSEGnQ3l9_3std"
+        ));
     }
 }
 
@@ -106,8 +185,7 @@ pub fn find(file: &Path, exec: &ExecMapping) -> Vec<u64> {
             {
                 true
             } else if ins.code() == Code::Call_rel32_64 {
-                name_at(ins.near_branch_target())
-                    .is_some_and(|t| SYNC_TARGETS.iter().any(|p| t.contains(p)))
+                name_at(ins.near_branch_target()).is_some_and(is_sync_target)
             } else {
                 false
             };
