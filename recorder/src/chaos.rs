@@ -37,8 +37,10 @@ pub(crate) struct Chaos {
     steps: u64,
     next_low: i64,
     priorities: HashMap<i32, i64>,
-    /// Per mille: a point preempts at random (and lowers the thread) this often.
+    /// Per mille: a point preempts at random (and lowers the thread) this often...
     random_preempt: u32,
+    /// ... this many times per run.
+    preempt_budget: u32,
     /// Per mille: a thread that becomes runnable is starved this often.
     starve_rate: u32,
     starved: HashMap<i32, Instant>,
@@ -65,9 +67,12 @@ impl Chaos {
         let scale = 16u64 << below(9); // 16 .. 4096
         let mut change_points: Vec<u64> = (1..depth).map(|_| 1 + below(scale)).collect();
         change_points.sort_unstable();
-        // Chaos points are few and all at synchronisation: preempting at them often is cheap.
-        let random_preempt = [0, 20, 100, 300, 500][below(5) as usize];
-        let starve_rate = [0, 100, 300, 500][below(4) as usize];
+        // Chaos points are few and all at synchronisation. A run preempts at a few of them
+        // (a budget), each hit with some probability; a preempted thread drops to the bottom, so
+        // the others run on without switching back (PCT-like: few switches, well placed).
+        let random_preempt = [50, 150, 300, 600][below(4) as usize];
+        let preempt_budget = [1, 1, 2, 3][below(4) as usize];
+        let starve_rate = [0, 200, 400, 600][below(4) as usize];
         let slice_max_ms = [2, 5, 20, 50][below(4) as usize];
         let cpus = match below(4) {
             0 => None,
@@ -85,6 +90,7 @@ impl Chaos {
             next_low: 0,
             priorities: HashMap::new(),
             random_preempt,
+            preempt_budget,
             starve_rate,
             starved: HashMap::new(),
             starve_left: Duration::from_secs(2),
@@ -114,6 +120,7 @@ impl Chaos {
                     .join(","),
             ),
             ("random_preempt_per_mille".into(), self.random_preempt.to_string()),
+            ("preempt_budget".into(), self.preempt_budget.to_string()),
             ("starve_per_mille".into(), self.starve_rate.to_string()),
             ("slice_max_ms".into(), self.slice_max_ms.to_string()),
             (
@@ -166,9 +173,9 @@ impl Chaos {
         if runnable.is_empty() {
             return false;
         }
-        if at_point && self.random_preempt > 0 && self.below(1000) < self.random_preempt as u64 {
-            let low = self.priorities.values().copied().min().unwrap_or(0) - 1 - self.below(3) as i64;
-            self.priorities.insert(current, low);
+        if at_point && self.preempt_budget > 0 && self.below(1000) < self.random_preempt as u64 {
+            self.preempt_budget -= 1;
+            self.lower(current);
             return true;
         }
         let mine = self.priority(current);
