@@ -121,7 +121,8 @@ pub(crate) fn on_interrupted(s: &mut RecordSession, tid: i32) -> Result<()> {
 fn run_to(s: &mut RecordSession, tid: i32, pc: u64) -> Result<Option<()>> {
     let task = s.task(tid);
     task.set_exec_breakpoint(Some(pc))?;
-    task.cont(None)?;
+    // PTRACE_SYSCALL, not CONT: a syscall on the way must stop and be recorded.
+    task.cont_syscall(None)?;
     let real = task.tid;
     let stop = loop {
         if let Some((_, stop)) = tracee::stop::wait(Some(real))? {

@@ -431,8 +431,15 @@ impl RecordSession {
             return Ok(());
         };
         match self.thread(cur).state {
-            // A syscall that takes long: let the others run meanwhile.
-            State::InSyscall(_) => self.current = None,
+            // An emulated syscall that takes long: let the others run meanwhile. (The deadline
+            // may have been armed for a slice before the thread entered an executed syscall,
+            // whose result must be recorded before anything else runs.)
+            State::InSyscall(p)
+                if tracee::syscalls::lookup(p.no)
+                    .is_some_and(|r| r.class == tracee::syscalls::Class::Emulate) =>
+            {
+                self.current = None
+            }
             State::Running => preempt::request(self, cur)?,
             _ => {}
         }
