@@ -43,7 +43,9 @@ pub(crate) struct Chaos {
     preempt_budget: u32,
     /// Per mille: a thread that becomes runnable is starved this often.
     starve_rate: u32,
-    starved: HashMap<i32, Instant>,
+    /// Starved threads: they rank below all others until the others made this many steps,
+    /// and, when nobody else can run, wait until this time.
+    starved: HashMap<i32, (u64, Instant)>,
     starve_left: Duration,
     slice_max_ms: u64,
     /// The CPU count the program sees (None: the real one).
@@ -179,7 +181,9 @@ impl Chaos {
             return true;
         }
         let mine = self.priority(current);
-        runnable.iter().any(|&t| self.priority(t) > mine)
+        runnable
+            .iter()
+            .any(|&t| !self.is_starved(t) && self.priority(t) > mine)
     }
 
     /// A spinning thread yields to the others: it drops below them.
@@ -187,19 +191,34 @@ impl Chaos {
         self.lower(tid);
     }
 
-    /// The thread to run among `runnable` (not starved ones, when possible).
-    pub fn pick(&self, runnable: &[i32]) -> Option<i32> {
-        let now = Instant::now();
-        runnable
-            .iter()
-            .copied()
-            .filter(|t| self.starved.get(t).is_none_or(|&until| until <= now))
-            .max_by_key(|&t| (self.priority(t), t))
+    /// Whether `tid` is starved (counted in steps, so decisions do not depend on timing while
+    /// other threads run).
+    fn is_starved(&self, tid: i32) -> bool {
+        self.starved.get(&tid).is_some_and(|&(steps, _)| self.steps < steps)
     }
 
-    /// When the earliest starvation among `runnable` ends.
+    /// The thread to run among `runnable`: the highest priority that is not starved; a starved
+    /// one only when it is alone and its time is up. `None`: wait (see `starvation_end`).
+    pub fn pick(&self, runnable: &[i32]) -> Option<i32> {
+        let best = |ts: &mut dyn Iterator<Item = i32>| ts.max_by_key(|&t| (self.priority(t), t));
+        if let Some(t) = best(&mut runnable.iter().copied().filter(|&t| !self.is_starved(t))) {
+            return Some(t);
+        }
+        let now = Instant::now();
+        best(
+            &mut runnable
+                .iter()
+                .copied()
+                .filter(|t| self.starved.get(t).is_some_and(|&(_, until)| until <= now)),
+        )
+    }
+
+    /// When the earliest starvation among `runnable` (all starved) ends.
     pub fn starvation_end(&self, runnable: &[i32]) -> Option<Instant> {
-        runnable.iter().filter_map(|t| self.starved.get(t)).min().copied()
+        runnable
+            .iter()
+            .filter_map(|t| self.starved.get(t).map(|&(_, until)| until))
+            .min()
     }
 
     /// A thread became runnable (its blocking syscall returned, or it was created).
@@ -212,7 +231,9 @@ impl Chaos {
             let ms = (1000.0f64).powf(self.below(1000) as f64 / 1000.0) as u64;
             let d = Duration::from_millis(ms.max(1)).min(self.starve_left);
             self.starve_left = self.starve_left.saturating_sub(d);
-            self.starved.insert(tid, Instant::now() + d);
+            // About one step per 50 us of the others' progress.
+            let steps = self.steps + 1 + d.as_micros() as u64 / 50;
+            self.starved.insert(tid, (steps, Instant::now() + d));
         }
     }
 

@@ -75,6 +75,9 @@ pub(crate) fn on_trap(s: &mut RecordSession, tid: i32, pc: u64) -> Result<()> {
     if keep && !step_over(s, tid, pc, orig)? {
         return Ok(());
     }
+    // A counted point is a scheduling point: the slice (time-based, so a source of timing
+    // dependence) counts only the code between points.
+    s.slice_restart();
     s.resume(tid, None)
 }
 

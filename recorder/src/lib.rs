@@ -8,6 +8,7 @@ mod children;
 mod error;
 mod preempt;
 mod session;
+mod settle;
 mod signal;
 mod spin;
 mod syscall;

@@ -213,6 +213,7 @@ pub(crate) fn record_exit(s: &mut RecordSession, tid: i32, p: Pending) -> Result
             if let Some(t) = s.threads.get_mut(&(result as i32)) {
                 t.unborn = false;
             }
+            crate::settle::new_thread(s, result as i32)?;
             None
         }
         _ => None,
@@ -227,6 +228,9 @@ pub(crate) fn record_exit(s: &mut RecordSession, tid: i32, p: Pending) -> Result
             file,
         }),
     )?;
+    if p.no == libc::SYS_futex && result > 0 {
+        crate::settle::woken(s, tid, result as usize)?;
+    }
     Ok(())
 }
 
