@@ -121,13 +121,18 @@ impl Chaos {
                     .collect::<Vec<_>>()
                     .join(","),
             ),
-            ("random_preempt_per_mille".into(), self.random_preempt.to_string()),
+            (
+                "random_preempt_per_mille".into(),
+                self.random_preempt.to_string(),
+            ),
             ("preempt_budget".into(), self.preempt_budget.to_string()),
             ("starve_per_mille".into(), self.starve_rate.to_string()),
             ("slice_max_ms".into(), self.slice_max_ms.to_string()),
             (
                 "cpus".into(),
-                self.cpus.map(|c| c.to_string()).unwrap_or_else(|| "real".into()),
+                self.cpus
+                    .map(|c| c.to_string())
+                    .unwrap_or_else(|| "real".into()),
             ),
             ("clock_boundary".into(), self.clock_boundary.to_string()),
         ];
@@ -194,13 +199,20 @@ impl Chaos {
     /// Whether `tid` is starved (counted in steps, so decisions do not depend on timing while
     /// other threads run).
     fn is_starved(&self, tid: i32) -> bool {
-        self.starved.get(&tid).is_some_and(|&(steps, _)| self.steps < steps)
+        self.starved
+            .get(&tid)
+            .is_some_and(|&(steps, _)| self.steps < steps)
     }
 
     /// The thread to run among `runnable`: the highest priority that is not starved; a starved
     /// one only when it is alone and its time is up. `None`: wait (see `starvation_end`).
-    pub fn pick(&self, runnable: &[i32]) -> Option<i32> {
+    /// Starvation only holds while `time_matters` (another thread waits on a clock): otherwise
+    /// waiting could change nothing but the run's length.
+    pub fn pick(&self, runnable: &[i32], time_matters: bool) -> Option<i32> {
         let best = |ts: &mut dyn Iterator<Item = i32>| ts.max_by_key(|&t| (self.priority(t), t));
+        if !time_matters || self.starve_left.is_zero() {
+            return best(&mut runnable.iter().copied());
+        }
         if let Some(t) = best(&mut runnable.iter().copied().filter(|&t| !self.is_starved(t))) {
             return Some(t);
         }
@@ -213,6 +225,14 @@ impl Chaos {
         )
     }
 
+    /// The recorder is about to wait `d` for a starvation to end: charge it to the run's budget
+    /// (a run waits 2 s at most in all).
+    pub fn charge(&mut self, d: Duration) -> Duration {
+        let d = d.min(self.starve_left);
+        self.starve_left -= d;
+        d
+    }
+
     /// When the earliest starvation among `runnable` (all starved) ends.
     pub fn starvation_end(&self, runnable: &[i32]) -> Option<Instant> {
         runnable
@@ -223,14 +243,13 @@ impl Chaos {
 
     /// A thread became runnable (its blocking syscall returned, or it was created).
     pub fn on_runnable(&mut self, tid: i32) {
-        if self.starve_rate == 0 || self.starve_left.is_zero() {
+        if self.starve_rate == 0 {
             return;
         }
         if self.below(1000) < self.starve_rate as u64 {
             // Log-uniform between 1 ms and 1 s.
             let ms = (1000.0f64).powf(self.below(1000) as f64 / 1000.0) as u64;
-            let d = Duration::from_millis(ms.max(1)).min(self.starve_left);
-            self.starve_left = self.starve_left.saturating_sub(d);
+            let d = Duration::from_millis(ms.max(1));
             // About one step per 50 us of the others' progress.
             let steps = self.steps + 1 + d.as_micros() as u64 / 50;
             self.starved.insert(tid, (steps, Instant::now() + d));
@@ -276,7 +295,12 @@ pub(crate) fn shift_wall_clock(
 ) -> crate::error::Result<()> {
     use tracee::RemotePtr;
     let (ptr, unit) = match no {
-        libc::SYS_clock_gettime if matches!(args[0] as i32, libc::CLOCK_REALTIME | libc::CLOCK_REALTIME_COARSE) => {
+        libc::SYS_clock_gettime
+            if matches!(
+                args[0] as i32,
+                libc::CLOCK_REALTIME | libc::CLOCK_REALTIME_COARSE
+            ) =>
+        {
             (args[1], 1i64)
         }
         libc::SYS_gettimeofday => (args[0], 1000),
@@ -291,7 +315,10 @@ pub(crate) fn shift_wall_clock(
     let chaos = s.chaos.as_mut().expect("checked by the caller");
     let offset = chaos.clock_offset(frac * unit);
     let total = frac * unit + offset;
-    let (sec, ns) = (sec + total.div_euclid(1_000_000_000), total.rem_euclid(1_000_000_000));
+    let (sec, ns) = (
+        sec + total.div_euclid(1_000_000_000),
+        total.rem_euclid(1_000_000_000),
+    );
     let task = s.task(tid);
     task.write_u64(RemotePtr::new(ptr), sec as u64)?;
     task.write_u64(RemotePtr::new(ptr + 8), (ns / unit) as u64)?;

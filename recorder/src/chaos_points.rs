@@ -42,7 +42,10 @@ pub(crate) fn on_trap(s: &mut RecordSession, tid: i32, pc: u64) -> Result<()> {
         *h
     };
     let others = s.runnable_except(tid);
-    let chaos = s.chaos.as_mut().expect("chaos points exist only under chaos");
+    let chaos = s
+        .chaos
+        .as_mut()
+        .expect("chaos points exist only under chaos");
     chaos.step(tid, live);
     let orig = chaos.points[&pc];
     let keep = chaos.hit_point(pc);
@@ -51,7 +54,8 @@ pub(crate) fn on_trap(s: &mut RecordSession, tid: i32, pc: u64) -> Result<()> {
     }
     let switch = chaos.should_switch(tid, &others, true);
     if !keep {
-        s.task(tid).write_bytes(tracee::RemotePtr::new(pc), &[orig])?;
+        s.task(tid)
+            .write_bytes(tracee::RemotePtr::new(pc), &[orig])?;
     }
     if switch {
         s.push(

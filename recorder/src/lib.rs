@@ -14,6 +14,6 @@ mod spin;
 mod syscall;
 mod thread;
 
-pub use error::{Error, Result};
 pub use chaos::ChaosOptions;
+pub use error::{Error, Result};
 pub use session::{RecordOptions, RecordOutcome, RecordSession, Step};

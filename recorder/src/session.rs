@@ -282,6 +282,24 @@ impl RecordSession {
             .any(|(&tid, t)| tid != except && t.runnable())
     }
 
+    /// Whether a thread is blocked in a syscall with a timeout (a sleep, a timed wait): only
+    /// then can keeping a runnable thread off the CPU change what the program sees.
+    pub(crate) fn someone_waits_on_time(&self) -> bool {
+        self.threads.values().any(|t| match t.state {
+            State::InSyscall(p) => match p.no {
+                libc::SYS_nanosleep | libc::SYS_clock_nanosleep | libc::SYS_rt_sigtimedwait => true,
+                libc::SYS_futex => p.args[3] != 0,
+                libc::SYS_poll | libc::SYS_epoll_wait | libc::SYS_epoll_pwait => {
+                    p.args[2] as i32 >= 0
+                }
+                libc::SYS_ppoll | libc::SYS_epoll_pwait2 => p.args[2] != 0,
+                libc::SYS_select | libc::SYS_pselect6 => p.args[4] != 0,
+                _ => false,
+            },
+            _ => false,
+        })
+    }
+
     /// The runnable threads other than `except`.
     pub(crate) fn runnable_except(&self, except: i32) -> Vec<i32> {
         self.threads
@@ -294,7 +312,7 @@ impl RecordSession {
     /// The next thread to run: the chaos choice, or round-robin after the last one scheduled.
     fn pick(&self) -> Option<i32> {
         if let Some(c) = &self.chaos {
-            return c.pick(&self.runnable_except(-1));
+            return c.pick(&self.runnable_except(-1), self.someone_waits_on_time());
         }
         let after = self
             .threads
@@ -356,12 +374,17 @@ impl RecordSession {
                 _ => None,
             },
             // Chaos starves every runnable thread for now: wake up when the first may run.
-            None => match &self.chaos {
-                Some(c) => c
-                    .starvation_end(&self.runnable_except(-1))
-                    .map(|t| Deadline::arm(t.saturating_duration_since(Instant::now()))),
-                None => None,
-            },
+            None if self.chaos.is_some() && self.someone_waits_on_time() => {
+                let runnable = self.runnable_except(-1);
+                let c = self.chaos.as_mut().expect("checked");
+                match c.starvation_end(&runnable) {
+                    Some(t) if c.pick(&runnable, true).is_none() => {
+                        let d = c.charge(t.saturating_duration_since(Instant::now()));
+                        Some(Deadline::arm(d))
+                    }
+                    _ => None,
+                }
+            }
             _ => None,
         };
         loop {
@@ -571,8 +594,7 @@ impl RecordSession {
     fn on_new_task(&mut self, tid: i32, stop: Stop) -> Result<Step> {
         let pid = Pid::from_raw(tid);
         if tracee::tgid_of(pid).is_some_and(|g| g != self.leader) {
-            let mut patched: Vec<(u64, u8)> =
-                self.spin.points.iter().map(|&a| (a, 0xf3)).collect();
+            let mut patched: Vec<(u64, u8)> = self.spin.points.iter().map(|&a| (a, 0xf3)).collect();
             if let Some(c) = &self.chaos {
                 patched.extend(c.points.iter().map(|(&a, &b)| (a, b)));
             }

@@ -24,7 +24,9 @@ pub(crate) fn woken(s: &mut RecordSession, waker: i32, n: usize) -> Result<()> {
     let in_futex = |s: &RecordSession| {
         s.threads
             .iter()
-            .filter(|(&t, th)| t != waker && matches!(th.state, State::InSyscall(p) if p.no == libc::SYS_futex))
+            .filter(|(&t, th)| {
+                t != waker && matches!(th.state, State::InSyscall(p) if p.no == libc::SYS_futex)
+            })
             .count()
     };
     let before = in_futex(s);

@@ -25,7 +25,10 @@ pub(crate) fn on_signal(s: &mut RecordSession, tid: i32, sig: i32, fresh: bool) 
     }
     if sig == libc::SIGTRAP && running {
         let pc = s.task(tid).regs()?.pc();
-        if s.chaos.as_ref().is_some_and(|c| c.points.contains_key(&(pc - 1))) {
+        if s.chaos
+            .as_ref()
+            .is_some_and(|c| c.points.contains_key(&(pc - 1)))
+        {
             return crate::chaos_points::on_trap(s, tid, pc - 1);
         }
     }

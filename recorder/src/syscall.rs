@@ -62,7 +62,11 @@ pub(crate) fn on_entry(s: &mut RecordSession, tid: i32) -> Result<()> {
     let no = regs.syscall_no();
     let args = regs.args();
     s.syscalls += 1;
-    let live = s.threads.values().filter(|t| t.state != State::Dead).count();
+    let live = s
+        .threads
+        .values()
+        .filter(|t| t.state != State::Dead)
+        .count();
     if let Some(c) = s.chaos.as_mut() {
         c.step(tid, live);
     }
@@ -74,7 +78,9 @@ pub(crate) fn on_entry(s: &mut RecordSession, tid: i32) -> Result<()> {
             s.task(tid).set_regs(&regs)?;
             What::Skip(-(libc::ENOSYS as i64))
         }
-        _ if no == libc::SYS_sched_setaffinity && crate::affinity::target(s, tid, args[0]).is_some() => {
+        _ if no == libc::SYS_sched_setaffinity
+            && crate::affinity::target(s, tid, args[0]).is_some() =>
+        {
             // The program may ask to move; it stays on the recording's CPU (nothing it can see).
             crate::affinity::remember(s, tid, &args);
             regs.set_syscall_no(-1);

@@ -540,6 +540,7 @@ pub fn build_binaries() -> Result<Binaries, String> {
         .arg("--manifest-path")
         .arg(&manifest)
         .args(["-p", "examples", "--bins", "--test", "twenty"])
+        .args(["-p", "flaky", "--test", "flaky"])
         .arg("--profile")
         .arg(&profile)
         .arg("--target-dir")
