@@ -18,14 +18,57 @@ use crate::spin::ExecMapping;
 
 /// Crates whose code is not the program's own (the first component of a mangled path).
 const LIBRARY_CRATES: &[&str] = &[
-    "std", "core", "alloc", "test", "tokio", "rayon", "rayon_core", "crossbeam_utils",
-    "crossbeam_epoch", "crossbeam_deque", "crossbeam_channel", "hashbrown", "parking_lot",
-    "parking_lot_core", "libc", "memchr", "backtrace", "gimli", "addr2line", "miniz_oxide",
-    "object", "rustc_demangle", "panic_unwind", "panic_abort", "getopts", "unicode_width",
-    "std_detect", "compiler_builtins", "adler2", "mio", "bytes", "signal_hook", "signal_hook_registry",
-    "lock_api", "scopeguard", "smallvec", "once_cell", "log", "either", "slab", "pin_project_lite",
-    "futures_core", "futures_util", "futures_task", "futures_channel", "socket2", "nix",
-    "libtest_mimic", "clap", "anstream", "anstyle",
+    "std",
+    "core",
+    "alloc",
+    "test",
+    "tokio",
+    "rayon",
+    "rayon_core",
+    "crossbeam_utils",
+    "crossbeam_epoch",
+    "crossbeam_deque",
+    "crossbeam_channel",
+    "hashbrown",
+    "parking_lot",
+    "parking_lot_core",
+    "libc",
+    "memchr",
+    "backtrace",
+    "gimli",
+    "addr2line",
+    "miniz_oxide",
+    "object",
+    "rustc_demangle",
+    "panic_unwind",
+    "panic_abort",
+    "getopts",
+    "unicode_width",
+    "std_detect",
+    "compiler_builtins",
+    "adler2",
+    "mio",
+    "bytes",
+    "signal_hook",
+    "signal_hook_registry",
+    "lock_api",
+    "scopeguard",
+    "smallvec",
+    "once_cell",
+    "log",
+    "either",
+    "slab",
+    "pin_project_lite",
+    "futures_core",
+    "futures_util",
+    "futures_task",
+    "futures_channel",
+    "socket2",
+    "nix",
+    "libtest_mimic",
+    "clap",
+    "anstream",
+    "anstyle",
 ];
 
 /// Call targets that are synchronisation points (substrings of legacy-mangled names).
@@ -43,7 +86,9 @@ fn crate_of(name: &str) -> Option<&str> {
     if let Some(rest) = name.strip_prefix("_ZN") {
         return ident(rest).map(|(id, _)| id);
     }
-    let mut s = name.strip_prefix("_R")?.trim_start_matches(|c: char| c.is_ascii_digit());
+    let mut s = name
+        .strip_prefix("_R")?
+        .trim_start_matches(|c: char| c.is_ascii_digit());
     // Walk the path's outer layers down to its crate root.
     loop {
         let mut chars = s.chars();
@@ -108,32 +153,6 @@ fn is_sync_target(name: &str) -> bool {
             .any(|(krate, path)| crate_of(name) == Some(&krate[1..]) && name.contains(path))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn crates_of_legacy_and_v0_symbols() {
-        assert_eq!(crate_of("_ZN5flaky14check_then_act17hca5f1815f56ff17cE"), Some("flaky"));
-        assert_eq!(crate_of("_RNvNtCslNYArtu3iFV_5alloc5alloc5alloc"), Some("alloc"));
-        assert_eq!(
-            crate_of("_RINvNtNtCsgEmfK2I1SDS_4core4sync6atomic10atomic_subjjECsjrHSEGnQ3l9_3std"),
-            Some("core")
-        );
-        assert_eq!(
-            crate_of("_RNvXs7_NtNtCsjrHSEGnQ3l9_3std2io5errorNtB5_5ErrorNtNtCsgEmfK2I1SDS_4core3fmt7Display3fmt"),
-            Some("std")
-        );
-        assert!(is_user_code("_ZN5flaky14check_then_act17hca5f1815f56ff17cE"));
-        assert!(!is_user_code("_RNvNtCslNYArtu3iFV_5alloc5alloc5alloc"));
-        assert!(!is_user_code("memcpy"));
-        assert!(is_sync_target("_ZN4core4sync6atomic10AtomicBool4load17h8db67192227f40d1E"));
-        assert!(is_sync_target(
-            "_RINvNtNtCsgEmfK2I1SDS_4core4sync6atomic10atomic_subjjECsjrHSEGnQ3l9_3std"
-        ));
-    }
-}
-
 /// The chaos point candidates of the executable `file` mapped as `exec` (its executable
 /// mapping), as runtime addresses, sorted.
 pub fn find(file: &Path, exec: &ExecMapping) -> Vec<u64> {
@@ -180,8 +199,13 @@ pub fn find(file: &Path, exec: &ExecMapping) -> Vec<u64> {
         let mut d = Decoder::with_ip(64, code, *addr, DecoderOptions::NONE);
         for ins in &mut d {
             let point = if ins.has_lock_prefix()
-                || (matches!(ins.code(), Code::Xchg_rm64_r64 | Code::Xchg_rm32_r32 | Code::Xchg_rm16_r16 | Code::Xchg_rm8_r8)
-                    && ins.op0_kind() == OpKind::Memory)
+                || (matches!(
+                    ins.code(),
+                    Code::Xchg_rm64_r64
+                        | Code::Xchg_rm32_r32
+                        | Code::Xchg_rm16_r16
+                        | Code::Xchg_rm8_r8
+                ) && ins.op0_kind() == OpKind::Memory)
             {
                 true
             } else if ins.code() == Code::Call_rel32_64 {
@@ -202,4 +226,40 @@ pub fn find(file: &Path, exec: &ExecMapping) -> Vec<u64> {
     out.sort_unstable();
     out.dedup();
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crates_of_legacy_and_v0_symbols() {
+        assert_eq!(
+            crate_of("_ZN5flaky14check_then_act17hca5f1815f56ff17cE"),
+            Some("flaky")
+        );
+        assert_eq!(
+            crate_of("_RNvNtCslNYArtu3iFV_5alloc5alloc5alloc"),
+            Some("alloc")
+        );
+        assert_eq!(
+            crate_of("_RINvNtNtCsgEmfK2I1SDS_4core4sync6atomic10atomic_subjjECsjrHSEGnQ3l9_3std"),
+            Some("core")
+        );
+        assert_eq!(
+            crate_of("_RNvXs7_NtNtCsjrHSEGnQ3l9_3std2io5errorNtB5_5ErrorNtNtCsgEmfK2I1SDS_4core3fmt7Display3fmt"),
+            Some("std")
+        );
+        assert!(is_user_code(
+            "_ZN5flaky14check_then_act17hca5f1815f56ff17cE"
+        ));
+        assert!(!is_user_code("_RNvNtCslNYArtu3iFV_5alloc5alloc5alloc"));
+        assert!(!is_user_code("memcpy"));
+        assert!(is_sync_target(
+            "_ZN4core4sync6atomic10AtomicBool4load17h8db67192227f40d1E"
+        ));
+        assert!(is_sync_target(
+            "_RINvNtNtCsgEmfK2I1SDS_4core4sync6atomic10atomic_subjjECsjrHSEGnQ3l9_3std"
+        ));
+    }
 }
