@@ -43,7 +43,14 @@ pub fn map_stored(
     let fd = task.syscall_instead(
         regs,
         libc::SYS_openat,
-        [libc::AT_FDCWD as i64 as u64, scratch.addr(), open_flags, 0, 0, 0],
+        [
+            libc::AT_FDCWD as i64 as u64,
+            scratch.addr(),
+            open_flags,
+            0,
+            0,
+            0,
+        ],
     );
     task.write_bytes(scratch, &saved)?;
     let fd = fd?;

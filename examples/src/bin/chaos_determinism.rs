@@ -23,5 +23,9 @@ fn main() {
     for h in hs {
         h.join().unwrap();
     }
-    println!("racy = {}, order = {:x}", RACY.load(SeqCst), ORDER.load(SeqCst));
+    println!(
+        "racy = {}, order = {:x}",
+        RACY.load(SeqCst),
+        ORDER.load(SeqCst)
+    );
 }
