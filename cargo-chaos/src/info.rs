@@ -12,7 +12,24 @@ pub fn run(trace: &Path) -> Result<(), Error> {
     let reader = pack::TraceReader::open(trace).map_err(err)?;
     let summary = pack::summarize(reader).map_err(err)?;
     let name = |no: u32| tracee::syscalls::name(no as i64);
-    let text = summary.display_with(&name).to_string();
+    let mut text = summary.display_with(&name).to_string();
+    let stats = pack::read_stats(trace);
+    let get = |k: &str| stats.iter().find(|(n, _)| n == k).map(|(_, v)| *v);
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    if let (Some(stops), Some(syscalls)) = (get("stops"), get("syscalls")) {
+        text.push_str(&format!(
+            "stops:     {stops} ptrace stops while recording ({:.2} per syscall)\n",
+            stops as f64 / syscalls.max(1) as f64
+        ));
+    }
+    if let Some(p) = get("preemptions") {
+        text.push_str(&format!(
+            "preempted: {p} times ({} at uncounted positions)\n",
+            get("uncounted_preemptions").unwrap_or(0)
+        ));
+    }
     // A closed pipe (`| head`) is not an error worth a message.
     let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes());
     Ok(())

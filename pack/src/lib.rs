@@ -22,6 +22,7 @@ mod codec;
 mod error;
 mod model;
 mod reader;
+mod stats;
 mod store;
 mod summary;
 mod writer;
@@ -34,6 +35,7 @@ mod trace_capnp;
 pub use error::{Error, Result};
 pub use model::*;
 pub use reader::TraceReader;
+pub use stats::{read_stats, write_stats, STATS_FILE};
 pub use store::store_dir_for;
 pub use summary::{
     human_bytes, summarize, CpuInfo, KindCounts, Summary, SummaryDisplay, SyscallCount,

@@ -1,7 +1,6 @@
 //! Chaos preemption points in the recorded program: patched to int3 at exec, counted per thread,
 //! preempted at when the chaos scheduler says so, stepped over otherwise.
 
-use pack::{EventKind, Position};
 use tracee::{StepOver, Task};
 
 use crate::chaos::Chaos;
@@ -58,22 +57,8 @@ pub(crate) fn on_trap(s: &mut RecordSession, tid: i32, pc: u64) -> Result<()> {
             .write_bytes(tracee::RemotePtr::new(pc), &[orig])?;
     }
     if switch {
-        s.push(
-            tid,
-            EventKind::Schedule {
-                position: Some(Position {
-                    pc,
-                    hits: Some(hits),
-                    regs: regs.to_words(),
-                    digest: None,
-                }),
-            },
-        )?;
-        s.preemptions += 1;
-        let t = s.thread(tid);
-        t.state = State::Ready;
-        t.at_chaos_point = true;
-        s.current = None;
+        crate::preempt::at_counted_point(s, tid, pc, hits, &regs)?;
+        s.thread(tid).at_chaos_point = true;
         return Ok(());
     }
     if keep && !step_over(s, tid, pc, orig)? {

@@ -138,3 +138,29 @@ fn run_to(s: &mut RecordSession, tid: i32, pc: u64) -> Result<Option<()>> {
     s.dispatch(tid, stop)?;
     Ok(None)
 }
+
+/// Preempt the running thread at a counted point: `hits` passes over `pc` since its previous
+/// event (replay stops it at exactly that pass). It is left ready to run again.
+pub(crate) fn at_counted_point(
+    s: &mut RecordSession,
+    tid: i32,
+    pc: u64,
+    hits: u64,
+    regs: &tracee::Regs,
+) -> Result<()> {
+    s.push(
+        tid,
+        EventKind::Schedule {
+            position: Some(Position {
+                pc,
+                hits: Some(hits),
+                regs: regs.to_words(),
+                digest: None,
+            }),
+        },
+    )?;
+    s.preemptions += 1;
+    s.thread(tid).state = State::Ready;
+    s.current = None;
+    Ok(())
+}

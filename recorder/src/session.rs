@@ -677,6 +677,15 @@ impl RecordSession {
         let trace = self.writer.dir().to_path_buf();
         let events = self.writer.next_event();
         self.writer.finish(&header)?;
+        pack::write_stats(
+            &trace,
+            &[
+                ("stops", self.stops),
+                ("syscalls", self.syscalls),
+                ("preemptions", self.preemptions),
+                ("uncounted_preemptions", self.uncounted_preemptions),
+            ],
+        );
         Ok(RecordOutcome {
             trace,
             exit: self.exit,

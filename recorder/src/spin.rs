@@ -3,12 +3,10 @@
 
 use std::collections::BTreeSet;
 
-use pack::{EventKind, Position};
 use tracee::syscalls::Call;
 
 use crate::error::Result;
 use crate::session::RecordSession;
-use crate::thread::State;
 
 /// The patched spin hints of the process.
 #[derive(Default)]
@@ -64,19 +62,5 @@ pub(crate) fn on_trap(s: &mut RecordSession, tid: i32, pc: u64) -> Result<()> {
     if let Some(c) = s.chaos.as_mut() {
         c.on_spin(tid);
     }
-    s.push(
-        tid,
-        EventKind::Schedule {
-            position: Some(Position {
-                pc,
-                hits: Some(hits),
-                regs: regs.to_words(),
-                digest: None,
-            }),
-        },
-    )?;
-    s.preemptions += 1;
-    s.thread(tid).state = State::Ready;
-    s.current = None;
-    Ok(())
+    crate::preempt::at_counted_point(s, tid, pc, hits, &regs)
 }

@@ -356,11 +356,6 @@ impl ReplaySession {
         let mut regs = t.task.regs()?;
         regs.set_pc(pc);
         t.task.set_regs(&regs)?;
-        let hits = {
-            let h = t.pause_hits.entry(pc).or_insert(0);
-            *h += 1;
-            *h
-        };
         let orig = self.chaos_points[&pc];
         let global = {
             let h = self.chaos_hits.entry(pc).or_insert(0);
@@ -372,16 +367,8 @@ impl ReplaySession {
             self.chaos_points.remove(&pc);
             self.task(tid)?.write_bytes(RemotePtr::new(pc), &[orig])?;
         }
-        let preempt_here = matches!(&self.next, Some(Event {
-            tid: t,
-            kind: EventKind::Schedule { position: Some(p) },
-        }) if *t == tid && p.pc == pc && p.hits == Some(hits));
-        if preempt_here {
-            let t = self.thread(tid)?;
-            t.parked = Parked::Ready;
-            t.pause_hits.clear();
-            t.at_chaos_point = true;
-            self.consume()?;
+        if self.counted_pass(tid, pc)? {
+            self.thread(tid)?.at_chaos_point = true;
             return Ok(true);
         }
         if keep {
@@ -413,25 +400,33 @@ impl ReplaySession {
     /// preempted it at exactly this hit. Returns whether it parked.
     fn on_pause_trap(&mut self, tid: i32, pc: u64) -> Result<bool> {
         let t = self.thread(tid)?;
+        let mut regs = t.task.regs()?;
+        regs.set_pc(pc + 2);
+        t.task.set_regs(&regs)?;
+        self.counted_pass(tid, pc)
+    }
+
+    /// Count a pass of `tid` over the counted point `pc` (a spin hint or a chaos point); if the
+    /// trace preempted it at exactly this pass, park it and move past that event. Returns
+    /// whether it parked.
+    fn counted_pass(&mut self, tid: i32, pc: u64) -> Result<bool> {
+        let t = self.thread(tid)?;
         let hits = {
             let h = t.pause_hits.entry(pc).or_insert(0);
             *h += 1;
             *h
         };
-        let mut regs = t.task.regs()?;
-        regs.set_pc(pc + 2);
-        t.task.set_regs(&regs)?;
-        let preempt_here = matches!(&self.next, Some(Event {
+        let here = matches!(&self.next, Some(Event {
             tid: t,
             kind: EventKind::Schedule { position: Some(p) },
         }) if *t == tid && p.pc == pc && p.hits == Some(hits));
-        if preempt_here {
+        if here {
             let t = self.thread(tid)?;
             t.parked = Parked::Ready;
             t.pause_hits.clear();
             self.consume()?;
         }
-        Ok(preempt_here)
+        Ok(here)
     }
 
     /// Patch the spin hints of code mapped since the last scan (once threads exist).

@@ -12,7 +12,6 @@
 use std::path::Path;
 
 use iced_x86::{Code, Decoder, DecoderOptions, OpKind};
-use object::{Object, ObjectSegment, ObjectSymbol, SymbolKind};
 
 use crate::spin::ExecMapping;
 
@@ -156,70 +155,32 @@ fn is_sync_target(name: &str) -> bool {
 /// The chaos point candidates of the executable `file` mapped as `exec` (its executable
 /// mapping), as runtime addresses, sorted.
 pub fn find(file: &Path, exec: &ExecMapping) -> Vec<u64> {
-    let Ok(data) = std::fs::read(file) else {
+    let Some(img) = crate::elf::Image::read(file) else {
         return Vec::new();
     };
-    let Ok(obj) = object::File::parse(&*data) else {
-        return Vec::new();
-    };
-    let segs: Vec<(u64, u64, u64)> = obj
-        .segments()
-        .map(|s| {
-            let (off, size) = s.file_range();
-            (s.address(), off, size)
-        })
-        .collect();
-    let to_file = |vaddr: u64| -> Option<u64> {
-        segs.iter()
-            .find(|&&(va, _, sz)| vaddr >= va && vaddr < va + sz)
-            .map(|&(va, off, _)| vaddr - va + off)
-    };
-    let mut funcs: Vec<(u64, u64, String)> = obj
-        .symbols()
-        .filter(|s| s.kind() == SymbolKind::Text && s.size() > 0)
-        .filter_map(|s| Some((s.address(), s.size(), s.name().ok()?.to_string())))
-        .collect();
-    funcs.sort_by_key(|f| f.0);
-    funcs.dedup_by_key(|f| f.0);
-    let name_at = |addr: u64| -> Option<&str> {
-        funcs
-            .binary_search_by_key(&addr, |f| f.0)
-            .ok()
-            .map(|i| funcs[i].2.as_str())
+    // Where an instruction is at run time: its file offset within the mapping.
+    let runtime = |vaddr: u64| -> Option<u64> {
+        let f = img.file_offset(vaddr)?;
+        (f >= exec.offset && f - exec.offset < exec.end - exec.start)
+            .then(|| exec.start + (f - exec.offset))
     };
     let mut out = Vec::new();
-    for (addr, size, name) in &funcs {
-        if !is_user_code(name) {
-            continue;
-        }
-        let Some(fo) = to_file(*addr) else { continue };
-        let Some(code) = data.get(fo as usize..(fo + size) as usize) else {
-            continue;
-        };
-        let mut d = Decoder::with_ip(64, code, *addr, DecoderOptions::NONE);
+    for f in img.functions.iter().filter(|f| is_user_code(&f.name)) {
+        let Some(code) = img.code(f) else { continue };
+        let mut d = Decoder::with_ip(64, code, f.addr, DecoderOptions::NONE);
         for ins in &mut d {
-            let point = if ins.has_lock_prefix()
-                || (matches!(
-                    ins.code(),
-                    Code::Xchg_rm64_r64
-                        | Code::Xchg_rm32_r32
-                        | Code::Xchg_rm16_r16
-                        | Code::Xchg_rm8_r8
-                ) && ins.op0_kind() == OpKind::Memory)
-            {
-                true
-            } else if ins.code() == Code::Call_rel32_64 {
-                name_at(ins.near_branch_target()).is_some_and(is_sync_target)
-            } else {
-                false
-            };
-            // Where the instruction is at run time: its file offset within the mapping.
+            let xchg_mem = matches!(
+                ins.code(),
+                Code::Xchg_rm64_r64 | Code::Xchg_rm32_r32 | Code::Xchg_rm16_r16 | Code::Xchg_rm8_r8
+            ) && ins.op0_kind() == OpKind::Memory;
+            let point = ins.has_lock_prefix()
+                || xchg_mem
+                || (ins.code() == Code::Call_rel32_64
+                    && img
+                        .name_at(ins.near_branch_target())
+                        .is_some_and(is_sync_target));
             if point {
-                if let Some(f) = to_file(ins.ip()) {
-                    if f >= exec.offset && f - exec.offset < exec.end - exec.start {
-                        out.push(exec.start + (f - exec.offset));
-                    }
-                }
+                out.extend(runtime(ins.ip()));
             }
         }
     }

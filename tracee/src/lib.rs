@@ -6,6 +6,7 @@ pub mod auxv;
 pub mod chaos_points;
 pub mod cpuid;
 pub mod digest;
+mod elf;
 mod error;
 pub mod insn;
 pub mod interrupt;

@@ -7,11 +7,9 @@
 //! bytes F3 90: no byte is patched unless the decoder, starting at a function entry, sees a PAUSE
 //! instruction there.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use iced_x86::{Decoder, DecoderOptions, Mnemonic};
-use object::{Object, ObjectSegment, ObjectSymbol, SymbolKind};
 
 use crate::error::Result;
 use crate::remote_ptr::RemotePtr;
@@ -66,42 +64,17 @@ pub fn exec_mappings(tid: i32) -> Result<Vec<ExecMapping>> {
 
 /// Runtime addresses of the PAUSE instructions in one executable mapping of `file`.
 pub fn pause_points(file: &Path, m: &ExecMapping) -> Vec<u64> {
-    let Ok(data) = std::fs::read(file) else {
+    let Some(img) = crate::elf::Image::read(file) else {
         return Vec::new();
     };
-    let Ok(obj) = object::File::parse(&*data) else {
-        return Vec::new();
-    };
-    // Executable segments: (vaddr, file offset, file size).
-    let segs: Vec<(u64, u64, u64)> = obj
-        .segments()
-        .map(|s| {
-            let (off, size) = s.file_range();
-            (s.address(), off, size)
-        })
-        .collect();
-    let to_file = |vaddr: u64| -> Option<u64> {
-        segs.iter()
-            .find(|&&(va, _, sz)| vaddr >= va && vaddr < va + sz)
-            .map(|&(va, off, _)| vaddr - va + off)
-    };
-    let map_len = m.end - m.start;
-    let mut funcs: BTreeMap<u64, u64> = BTreeMap::new(); // file offset -> size
-    for sym in obj.symbols().chain(obj.dynamic_symbols()) {
-        if sym.kind() != SymbolKind::Text || sym.size() == 0 {
-            continue;
-        }
-        if let Some(fo) = to_file(sym.address()) {
-            if fo >= m.offset && fo + sym.size() <= m.offset + map_len {
-                funcs.insert(fo, sym.size());
-            }
-        }
-    }
     let mut out = Vec::new();
-    for (&fo, &size) in &funcs {
-        let Some(code) = data.get(fo as usize..(fo + size) as usize) else {
+    for f in &img.functions {
+        let (Some(fo), Some(code)) = (img.file_offset(f.addr), img.code(f)) else {
             continue;
         };
+        if fo < m.offset || fo + f.size > m.offset + (m.end - m.start) {
+            continue;
+        }
         if memchr::memmem::find(code, &PAUSE).is_none() {
             continue;
         }
