@@ -260,6 +260,13 @@ impl RecordSession {
 
     /// The thread just exec'd: hide the vDSO and record the initial stack.
     fn on_exec(&mut self, tid: i32) -> Result<()> {
+        if self.writer.next_event() > 0 {
+            // A later execve: a new image, with none of our patches.
+            self.spin = Default::default();
+            if let Some(c) = self.chaos.as_mut() {
+                c.points.clear();
+            }
+        }
         let task = self.task(tid);
         task.reset_mem();
         tracee::auxv::hide_vdso(task)?;

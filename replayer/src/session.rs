@@ -255,6 +255,13 @@ impl ReplaySession {
 
     fn apply_exec(&mut self, tid: i32, writes: &[MemWrite]) -> Result<()> {
         let no = self.next_no.saturating_sub(1);
+        // A new image: no patched code, and the stored files we had open were closed
+        // (O_CLOEXEC). Chaos points are patched again by the caller for the first exec only.
+        self.open_files = Default::default();
+        self.spin_enabled = false;
+        self.spin_scanned.clear();
+        self.spin_points.clear();
+        self.chaos_points.clear();
         let task = self.task(tid)?;
         task.reset_mem();
         tracee::auxv::hide_vdso(task)?;

@@ -125,6 +125,14 @@ const CASES: &[Case] = &[
         args: &["+%s%N"],
         ..BASE
     },
+    // Regression: replay kept the stored files it had opened for mmaps across an execve, whose
+    // O_CLOEXEC had closed them (the new image's mmaps failed with EBADF).
+    Case {
+        name: "exec_after_mapping_files",
+        prog: Prog::System("sh"),
+        args: &["-c", "exec /usr/bin/python3 -c 'import time; print(time.time())'"],
+        ..BASE
+    },
     Case {
         name: "python3_time_random_urandom",
         prog: Prog::System(PYTHON3),
