@@ -27,15 +27,15 @@ pub(crate) fn on_signal(s: &mut RecordSession, tid: i32, sig: i32, fresh: bool) 
         let pc = s.task(tid).regs()?.pc();
         if s.chaos
             .as_ref()
-            .is_some_and(|c| c.points.contains_key(&(pc - 1)))
+            .is_some_and(|c| c.points.contains_key(&(pc.wrapping_sub(1))))
         {
-            return crate::chaos_points::on_trap(s, tid, pc - 1);
+            return crate::chaos_points::on_trap(s, tid, pc.wrapping_sub(1));
         }
     }
     if sig == libc::SIGTRAP && running && !s.spin.points.is_empty() {
         let pc = s.task(tid).regs()?.pc();
-        if s.spin.points.contains(&(pc - 1)) {
-            return crate::spin::on_trap(s, tid, pc - 1);
+        if s.spin.points.contains(&(pc.wrapping_sub(1))) {
+            return crate::spin::on_trap(s, tid, pc.wrapping_sub(1));
         }
     }
     let t = s.thread(tid);

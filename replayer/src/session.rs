@@ -326,8 +326,8 @@ impl ReplaySession {
             self.stops += 1;
             if stop == Stop::Signal(libc::SIGTRAP) && !self.chaos_points.is_empty() {
                 let pc = self.task(tid)?.regs()?.pc();
-                if self.chaos_points.contains_key(&(pc - 1)) {
-                    if self.on_chaos_trap(tid, pc - 1)? {
+                if self.chaos_points.contains_key(&(pc.wrapping_sub(1))) {
+                    if self.on_chaos_trap(tid, pc.wrapping_sub(1))? {
                         return Ok(());
                     }
                     self.task(tid)?.cont(None)?;
@@ -400,7 +400,10 @@ impl ReplaySession {
             return Ok(None);
         }
         let pc = self.task(tid)?.regs()?.pc();
-        Ok(self.spin_points.contains(&(pc - 1)).then_some(pc - 1))
+        Ok(self
+            .spin_points
+            .contains(&(pc.wrapping_sub(1)))
+            .then_some(pc.wrapping_sub(1)))
     }
 
     /// Count a spin-hint trap of `tid` at `pc` and skip the hint; park the thread if the trace

@@ -249,7 +249,7 @@ impl Task {
     /// `regs` are the registers at the original stop (rip just after the syscall instruction).
     pub fn syscall_again(&self, regs: &Regs, no: i64, args: [u64; 6]) -> Result<i64> {
         let mut r = *regs;
-        r.set_pc(regs.pc() - 2);
+        r.set_pc(regs.pc().wrapping_sub(2));
         r.0.rax = no as u64;
         r.set_syscall_no(no);
         r.set_args(args);
@@ -341,7 +341,7 @@ impl Task {
     pub fn inject_syscall(&self, no: i64, args: [u64; 6]) -> Result<i64> {
         let saved = self.regs()?;
         let mut r = saved;
-        r.set_pc(saved.pc() - 2);
+        r.set_pc(saved.pc().wrapping_sub(2));
         r.0.rax = no as u64;
         r.set_args(args);
         self.set_regs(&r)?;
