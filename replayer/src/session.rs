@@ -627,7 +627,9 @@ impl ReplaySession {
                     .join(", ")
             )));
         }
-        let row = syscalls::lookup(no).expect("a recorded syscall has a row");
+        let Some(row) = syscalls::lookup(no) else {
+            return Err(Error::Unreplayable(format!("syscall number {no} is unknown")));
+        };
         self.consume()?;
         match row.class {
             Class::Emulate | Class::Special(Special::Rseq) | Class::Special(Special::Execve) => {
