@@ -4,7 +4,8 @@
 //! * calls to `core::sync::atomic` (in debug builds every atomic operation is such a call), to
 //!   `std::sync` (locks, condition variables, channels, once cells), `std::thread::sleep`,
 //!   `std::time::SystemTime::now` and `tokio::sync`;
-//! * LOCK-prefixed instructions and XCHG with memory (atomics inlined in release builds).
+//! * LOCK-prefixed instructions and XCHG with memory (atomics inlined in release builds);
+//! * the instruction right after each call to an atomic operation (between a load and its use).
 //!
 //! Library code (std, core, alloc, test, tokio, rayon, ...) is left out: its internal atomics are
 //! many and rarely where a program's race is. A point is preempted *before* the instruction.
@@ -173,14 +174,16 @@ pub fn find(file: &Path, exec: &ExecMapping) -> Vec<u64> {
                 ins.code(),
                 Code::Xchg_rm64_r64 | Code::Xchg_rm32_r32 | Code::Xchg_rm16_r16 | Code::Xchg_rm8_r8
             ) && ins.op0_kind() == OpKind::Memory;
-            let point = ins.has_lock_prefix()
-                || xchg_mem
-                || (ins.code() == Code::Call_rel32_64
-                    && img
-                        .name_at(ins.near_branch_target())
-                        .is_some_and(is_sync_target));
-            if point {
+            let target = (ins.code() == Code::Call_rel32_64)
+                .then(|| img.name_at(ins.near_branch_target()))
+                .flatten();
+            if ins.has_lock_prefix() || xchg_mem || target.is_some_and(is_sync_target) {
                 out.extend(runtime(ins.ip()));
+            }
+            // Also right after an atomic operation returns: a switch between a load and what
+            // the thread does with the value is where lost updates and check-then-act races live.
+            if target.is_some_and(|n| is_sync_target(n) && n.contains("4sync6atomic")) {
+                out.extend(runtime(ins.next_ip()));
             }
         }
     }
