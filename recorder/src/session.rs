@@ -236,7 +236,11 @@ impl RecordSession {
     }
 
     pub(crate) fn push(&mut self, tid: i32, kind: EventKind) -> Result<u64> {
-        if let Some(t) = self.threads.get_mut(&tid) {
+        // Replay passes over silent syscalls without a stop, so they cannot mark where counting
+        // starts.
+        let silent = matches!(&kind, EventKind::Syscall(sc)
+            if tracee::syscalls::lookup(sc.no as i64).is_some_and(|r| r.is_silent(&sc.args)));
+        if let Some(t) = self.threads.get_mut(&tid).filter(|_| !silent) {
             // Counted positions count from the thread's previous event.
             t.pause_hits.clear();
             t.computing_since = None;

@@ -281,7 +281,19 @@ impl ReplaySession {
 
     /// Resume `tid` (delivering `sig`) and let it run to its next stop, where it parks. If the
     /// trace says it was preempted or signalled next, arrange that first.
+    /// Move past the silent syscalls of `tid` at the head of the trace: they come before its
+    /// next stop in program order, and the kernel runs them without a stop.
+    fn skip_silent(&mut self, tid: i32) -> Result<()> {
+        while matches!(&self.next, Some(Event { tid: t, kind: EventKind::Syscall(sc) })
+            if *t == tid && syscalls::lookup(sc.no as i64).is_some_and(|r| r.is_silent(&sc.args)))
+        {
+            self.consume()?;
+        }
+        Ok(())
+    }
+
     fn resume(&mut self, tid: i32, sig: Option<i32>) -> Result<()> {
+        self.skip_silent(tid)?;
         if std::mem::take(&mut self.thread(tid)?.at_chaos_point) {
             let pc = self.task(tid)?.regs()?.pc();
             if let Some(&orig) = self.chaos_points.get(&pc) {
@@ -420,6 +432,7 @@ impl ReplaySession {
     /// trace preempted it at exactly this pass, park it and move past that event. Returns
     /// whether it parked.
     fn counted_pass(&mut self, tid: i32, pc: u64) -> Result<bool> {
+        self.skip_silent(tid)?;
         let t = self.thread(tid)?;
         let hits = {
             let h = t.pause_hits.entry(pc).or_insert(0);
@@ -493,6 +506,13 @@ impl ReplaySession {
         }
         if ev.kind_is_exit() {
             return self.replay_exit(tid, ev);
+        }
+        if let EventKind::Syscall(sc) = &ev.kind {
+            if syscalls::lookup(sc.no as i64).is_some_and(|r| r.is_silent(&sc.args)) {
+                // The seccomp filter let it run without a stop, in its thread's last run.
+                self.consume()?;
+                return Ok(Step::Running);
+            }
         }
         self.thread(tid)?.pause_hits.clear();
         let parked = self.thread(tid)?.parked;
@@ -628,7 +648,9 @@ impl ReplaySession {
             )));
         }
         let Some(row) = syscalls::lookup(no) else {
-            return Err(Error::Unreplayable(format!("syscall number {no} is unknown")));
+            return Err(Error::Unreplayable(format!(
+                "syscall number {no} is unknown"
+            )));
         };
         self.consume()?;
         match row.class {

@@ -102,12 +102,29 @@ pub struct Row {
     /// It may wait for something another thread or process does: the recorder lets it block in
     /// the kernel and runs other threads meanwhile.
     pub blocks: bool,
+    /// Replay runs it for real without stopping (its effect and result follow from the
+    /// recorded layout); its event is recorded for `dump` but replay passes over it, and it does
+    /// not count as an event for counted positions.
+    pub silent: bool,
 }
 
 impl Row {
     /// The same row, marked as a syscall that may block.
     pub(crate) const fn blocking(mut self) -> Row {
         self.blocks = true;
+        self
+    }
+
+    /// Whether replay runs this call silently (an mprotect that makes code executable is not:
+    /// spin hints in new code are patched right after it, at a stop).
+    pub fn is_silent(&self, args: &[u64; 6]) -> bool {
+        self.silent
+            && !(self.no as i64 == libc::SYS_mprotect && args[2] & libc::PROT_EXEC as u64 != 0)
+    }
+
+    /// The same row, marked as run silently by replay.
+    pub(crate) const fn silent(mut self) -> Row {
+        self.silent = true;
         self
     }
 

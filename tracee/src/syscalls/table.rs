@@ -14,6 +14,7 @@ const fn r(no: c_long, name: &'static str, class: Class, writes: &'static [Write
         class,
         writes: Writes::Rules(writes),
         blocks: false,
+        silent: false,
     }
 }
 
@@ -24,6 +25,7 @@ const fn rc(no: c_long, name: &'static str, class: Class, f: CustomWrites) -> Ro
         class,
         writes: Writes::Custom(f),
         blocks: false,
+        silent: false,
     }
 }
 
@@ -293,11 +295,11 @@ pub static ROWS: &[Row] = &[
     ),
     // --- memory layout (replay executes these)
     r(SYS_mmap, "mmap", Sp(Mmap), &[]),
-    r(SYS_munmap, "munmap", Execute, &[]),
-    r(SYS_mprotect, "mprotect", Execute, &[]),
+    r(SYS_munmap, "munmap", Execute, &[]).silent(),
+    r(SYS_mprotect, "mprotect", Execute, &[]).silent(),
     r(SYS_brk, "brk", Execute, &[]),
     r(SYS_mremap, "mremap", Execute, &[]),
-    r(SYS_madvise, "madvise", Execute, &[]),
+    r(SYS_madvise, "madvise", Execute, &[]).silent(),
     r(SYS_msync, "msync", Emulate, &[]),
     rc(SYS_mincore, "mincore", Emulate, mm::mincore),
     r(SYS_mlock, "mlock", Execute, &[]),
@@ -399,9 +401,9 @@ pub static ROWS: &[Row] = &[
         Execute,
         signal::rt_sigaction,
     ),
-    r(SYS_rt_sigprocmask, "rt_sigprocmask", Execute, &[]),
+    r(SYS_rt_sigprocmask, "rt_sigprocmask", Execute, &[]).silent(),
     r(SYS_rt_sigreturn, "rt_sigreturn", Sp(Sigreturn), &[]),
-    r(SYS_sigaltstack, "sigaltstack", Execute, &[]),
+    r(SYS_sigaltstack, "sigaltstack", Execute, &[]).silent(),
     r(SYS_rt_sigpending, "rt_sigpending", Emulate, &[w(0, Arg(1))]),
     r(
         SYS_rt_sigtimedwait,
