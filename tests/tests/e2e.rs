@@ -130,7 +130,10 @@ const CASES: &[Case] = &[
     Case {
         name: "exec_after_mapping_files",
         prog: Prog::System("sh"),
-        args: &["-c", "exec /usr/bin/python3 -c 'import time; print(time.time())'"],
+        args: &[
+            "-c",
+            "exec /usr/bin/python3 -c 'import time; print(time.time())'",
+        ],
         ..BASE
     },
     Case {
