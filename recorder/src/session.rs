@@ -526,6 +526,12 @@ impl RecordSession {
                         if switch {
                             self.current = None;
                         } else {
+                            if self.chaos.is_some() {
+                                // Under chaos a syscall is a scheduling point too: the slice
+                                // counts only code between points (decisions do not depend on
+                                // how long syscalls take).
+                                self.slice_restart();
+                            }
                             self.run_thread(tid)?;
                         }
                     } else if let Some(c) = self.chaos.as_mut() {
