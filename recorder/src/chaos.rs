@@ -6,7 +6,8 @@
 //!   are counted only while the program has several threads.
 //! * Preemption points: calls to atomics and locks and LOCK-prefixed instructions of the
 //!   program's own code trap (int3); at each, the scheduler may switch (counted position).
-//! * Time: random slices, and starvation: a thread that becomes runnable may be kept off the CPU
+//! * Time: long slices (only for liveness: decisions happen at scheduling points, not at
+//!   times), and starvation: a thread that becomes runnable may be kept off the CPU
 //!   for 1 ms to 1 s (2 s in all per run) even when nothing else runs (exposes sleep used as
 //!   synchronisation).
 //! * Variety the program observes: its CPU count, and sometimes a wall clock just before a
@@ -257,8 +258,12 @@ impl Chaos {
     }
 
     /// A random time slice.
+    ///
+    /// Slices are a matter of time, so they would make the schedule depend on the machine's load:
+    /// under chaos they only keep a thread that never reaches a scheduling point from running
+    /// forever (scheduling points: syscalls, preemption points, spin hints).
     pub fn slice(&mut self) -> Duration {
-        Duration::from_millis(1 + self.below(self.slice_max_ms))
+        Duration::from_millis(200 + self.below(self.slice_max_ms))
     }
 
     /// Count a hit of point `pc`; returns whether it stays patched.

@@ -380,7 +380,13 @@ impl RecordSession {
                     if tracee::syscalls::lookup(p.no)
                         .is_some_and(|r| r.class == tracee::syscalls::Class::Emulate) =>
                 {
-                    Some(Deadline::arm(SYSCALL_PATIENCE))
+                    // Under chaos, timing must decide as little as possible: a long patience
+                    // (only for liveness, e.g. a write to a full pipe).
+                    Some(Deadline::arm(if self.chaos.is_some() {
+                        SYSCALL_PATIENCE * 50
+                    } else {
+                        SYSCALL_PATIENCE
+                    }))
                 }
                 _ => None,
             },
@@ -648,7 +654,10 @@ impl RecordSession {
             self.exit = Some(status);
             return Ok(Step::Exited(status));
         }
-        self.threads.remove(&tid);
+        let cleared = self.threads.remove(&tid).map(|t| t.clear_tid).unwrap_or(0);
+        // The kernel cleared the thread's tid word and woke its joiners: let their wake-ups
+        // arrive before the next decision.
+        crate::settle::cleared(self, cleared)?;
         Ok(Step::Running)
     }
 

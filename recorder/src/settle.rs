@@ -37,6 +37,20 @@ pub(crate) fn woken(s: &mut RecordSession, waker: i32, n: usize) -> Result<()> {
     wait_until(s, waker, move |s| in_futex(s) <= target)
 }
 
+/// After a thread died: wait until no thread is still in a futex wait on its cleared tid word
+/// (the kernel woke them).
+pub(crate) fn cleared(s: &mut RecordSession, word: u64) -> Result<()> {
+    if word == 0 {
+        return Ok(());
+    }
+    let waiting = move |s: &RecordSession| {
+        s.threads.values().any(|t| {
+            matches!(t.state, State::InSyscall(p) if p.no == libc::SYS_futex && p.args[0] == word)
+        })
+    };
+    wait_until(s, 0, move |s| !waiting(s))
+}
+
 /// Handle stops until `done` holds or the patience runs out.
 fn wait_until(
     s: &mut RecordSession,

@@ -219,6 +219,19 @@ pub(crate) fn record_exit(s: &mut RecordSession, tid: i32, p: Pending) -> Result
             if let Some(t) = s.threads.get_mut(&(result as i32)) {
                 t.unborn = false;
             }
+            let flags = clone_flags(s, tid, p.no, &p.args);
+            if flags & libc::CLONE_CHILD_CLEARTID as u64 != 0 {
+                let ctid = if p.no == libc::SYS_clone3 {
+                    s.task(tid)
+                        .read_u64(RemotePtr::new(p.args[0] + 16))
+                        .unwrap_or(0)
+                } else {
+                    p.args[3]
+                };
+                if let Some(t) = s.threads.get_mut(&(result as i32)) {
+                    t.clear_tid = ctid;
+                }
+            }
             crate::settle::new_thread(s, result as i32)?;
             None
         }
@@ -234,6 +247,9 @@ pub(crate) fn record_exit(s: &mut RecordSession, tid: i32, p: Pending) -> Result
             file,
         }),
     )?;
+    if p.no == libc::SYS_set_tid_address {
+        s.thread(tid).clear_tid = p.args[0];
+    }
     if p.no == libc::SYS_futex && result > 0 {
         crate::settle::woken(s, tid, result as usize)?;
     }

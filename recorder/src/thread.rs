@@ -53,6 +53,9 @@ pub(crate) struct Thread {
     pub computing_since: Option<std::time::Instant>,
     /// Preempted at a chaos point: it must step over the patched instruction when resumed.
     pub at_chaos_point: bool,
+    /// The word the kernel clears (and futex-wakes) when the thread exits (CLONE_CHILD_CLEARTID,
+    /// set_tid_address).
+    pub clear_tid: u64,
 }
 
 impl Thread {
@@ -69,6 +72,7 @@ impl Thread {
             pause_hits: Default::default(),
             computing_since: None,
             at_chaos_point: false,
+            clear_tid: 0,
         }
     }
 
