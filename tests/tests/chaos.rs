@@ -194,6 +194,29 @@ fn catches(test: &'static str) -> Result<(), Failed> {
     Err(format!("{test} did not fail in {CATCH_RUNS} chaos runs").into())
 }
 
+/// Regression: executed syscalls (thousands of mprotects while a panicking thread symbolises its
+/// backtrace) were recorded out of the order they took effect in: once when a slice deadline
+/// fired inside one, once when the preemption check let the thread run with PTRACE_CONT.
+fn executed_syscalls_stay_in_order() -> Result<(), Failed> {
+    let b = bins()?;
+    let tmp = TempDir::new("chaos-order")?;
+    let exe = b.example("flaky");
+    for seed in 1..=6u64 {
+        let trace = tmp.path().join(format!("wp-{seed}.trace"));
+        let mut cmd = Command::new(&b.crt);
+        cmd.args(["record", "--chaos", "--seed", &seed.to_string(), "-o"])
+            .arg(&trace)
+            .arg("--")
+            .arg(&exe)
+            .args(["--exact", "worker_panic"])
+            .env("RUST_BACKTRACE", "1");
+        let rec = run_with_timeout(&mut cmd, Input::Null, LIMIT)?;
+        let rep = replay(b, &trace)?;
+        compare_runs("record", &rec, "replay", &rep).map_err(|e| format!("seed {seed}: {e}"))?;
+    }
+    Ok(())
+}
+
 fn main() {
     disable_core_dumps();
     let args = Arguments::from_args();
@@ -203,6 +226,10 @@ fn main() {
         Trial::test(
             "chaos_recordings_replay_exactly",
             chaos_recordings_replay_exactly,
+        ),
+        Trial::test(
+            "executed_syscalls_stay_in_order",
+            executed_syscalls_stay_in_order,
         ),
     ];
     for t in [
