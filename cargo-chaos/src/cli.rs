@@ -164,6 +164,15 @@ fn replay(trace: PathBuf) -> Result<ExitCode, Error> {
         trace: trace.display().to_string(),
         source,
     };
+    if let Ok(h) = pack::TraceReader::read_header(&trace) {
+        let diffs = replayer::cpu_differences(&h);
+        if !diffs.is_empty() {
+            eprintln!(
+                "warning: this trace was recorded on a CPU with other features; replay may diverge:\n  {}",
+                diffs.join("\n  ")
+            );
+        }
+    }
     let session = replayer::ReplaySession::start(replayer::ReplayOptions {
         trace: trace.clone(),
         echo: true,

@@ -7,4 +7,4 @@ mod session;
 mod thread;
 
 pub use error::{Error, Result};
-pub use session::{ReplayOptions, ReplayOutcome, ReplaySession, Step};
+pub use session::{cpu_differences, ReplayOptions, ReplayOutcome, ReplaySession, Step};

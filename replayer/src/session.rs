@@ -38,6 +38,25 @@ pub struct ReplayOutcome {
     pub seek_stops: u64,
 }
 
+/// How this machine's CPU features differ from the recording CPU's (from the trace header).
+/// Without CPUID faulting the program sees this CPU's features, so library code paths may then
+/// differ and replay may diverge: a caller should say so before replaying.
+pub fn cpu_differences(h: &pack::Header) -> Vec<String> {
+    let leaves: Vec<tracee::cpuid::Leaf> = h
+        .cpuid
+        .iter()
+        .map(|l| tracee::cpuid::Leaf {
+            leaf: l.leaf,
+            subleaf: l.subleaf,
+            eax: l.eax,
+            ebx: l.ebx,
+            ecx: l.ecx,
+            edx: l.edx,
+        })
+        .collect();
+    tracee::cpuid::feature_differences(&leaves)
+}
+
 /// The recorder stops patching a chaos point after this many hits (recorder::chaos).
 const CHAOS_POINT_HIT_CAP: u64 = 5000;
 

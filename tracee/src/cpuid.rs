@@ -67,3 +67,61 @@ pub fn xcr0() -> u64 {
     // enables all it supports, so this equals XCR0 in practice without executing xgetbv.
     ((l.edx as u64) << 32) | l.eax as u64
 }
+
+/// The feature leaves (leaf, subleaf, which registers) whose bits decide which code paths
+/// libraries take (glibc's ifuncs, Rust's `is_x86_feature_detected!`).
+const FEATURE_LEAVES: &[(u32, u32, &str)] = &[
+    (1, 0, "cd"),
+    (7, 0, "bcd"),
+    (7, 1, "a"),
+    (0xd, 1, "a"),
+    (0x8000_0001, 0, "cd"),
+];
+
+/// How the CPU features of `recorded` leaves differ from this machine's: one line per
+/// differing register, empty when replay will see the same features.
+pub fn feature_differences(recorded: &[Leaf]) -> Vec<String> {
+    let mut out = Vec::new();
+    for &(leaf, subleaf, regs) in FEATURE_LEAVES {
+        let Some(r) = recorded
+            .iter()
+            .find(|l| l.leaf == leaf && l.subleaf == subleaf)
+        else {
+            continue;
+        };
+        let here = query(leaf, subleaf);
+        for reg in regs.chars() {
+            let (a, b) = match reg {
+                'a' => (r.eax, here.eax),
+                'b' => (r.ebx, here.ebx),
+                'c' => (r.ecx, here.ecx),
+                _ => (r.edx, here.edx),
+            };
+            if a != b {
+                out.push(format!(
+                    "cpuid leaf {leaf:#x}.{subleaf} e{reg}x: recorded {a:#010x}, here {b:#010x}"
+                ));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_cpu_has_no_differences_and_a_changed_leaf_has_one() {
+        let mut leaves = all_leaves();
+        assert!(feature_differences(&leaves).is_empty());
+        let l1 = leaves
+            .iter_mut()
+            .find(|l| l.leaf == 1 && l.subleaf == 0)
+            .expect("leaf 1 exists");
+        l1.ecx ^= 1 << 28; // AVX
+        let d = feature_differences(&leaves);
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert!(d[0].contains("leaf 0x1.0 ecx"), "{d:?}");
+    }
+}
