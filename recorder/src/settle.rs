@@ -15,7 +15,7 @@ const PATIENCE: Duration = Duration::from_millis(100);
 
 /// After a clone: wait for the new thread's first stop, so it is runnable from now on.
 pub(crate) fn new_thread(s: &mut RecordSession, tid: i32) -> Result<()> {
-    wait_until(s, tid, |s| s.threads.get(&tid).is_none_or(|t| t.parked))
+    wait_until(s, |s| s.threads.get(&tid).is_none_or(|t| t.parked))
 }
 
 /// After a futex wake that woke `n` threads: wait until `n` futex waiters have reported their
@@ -34,7 +34,7 @@ pub(crate) fn woken(s: &mut RecordSession, waker: i32, n: usize) -> Result<()> {
     if before == 0 {
         return Ok(());
     }
-    wait_until(s, waker, move |s| in_futex(s) <= target)
+    wait_until(s, move |s| in_futex(s) <= target)
 }
 
 /// After a thread died: wait until no thread is still in a futex wait on its cleared tid word
@@ -48,15 +48,11 @@ pub(crate) fn cleared(s: &mut RecordSession, word: u64) -> Result<()> {
             matches!(t.state, State::InSyscall(p) if p.no == libc::SYS_futex && p.args[0] == word)
         })
     };
-    wait_until(s, 0, move |s| !waiting(s))
+    wait_until(s, move |s| !waiting(s))
 }
 
 /// Handle stops until `done` holds or the patience runs out.
-fn wait_until(
-    s: &mut RecordSession,
-    _for: i32,
-    done: impl Fn(&RecordSession) -> bool,
-) -> Result<()> {
+fn wait_until(s: &mut RecordSession, done: impl Fn(&RecordSession) -> bool) -> Result<()> {
     if done(s) || s.chaos.is_none() {
         return Ok(());
     }

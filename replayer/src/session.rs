@@ -549,7 +549,7 @@ impl ReplaySession {
                     return Err(self.diverged("did not exec".into()));
                 }
                 self.apply_exec(tid, &writes)?;
-                self.run_to_next_stop_after_cont(tid)?;
+                self.resume(tid, None)?;
             }
             (EventKind::Rdtsc { value, aux }, Parked::AtTsc) => {
                 let (value, aux) = (*value, *aux);
@@ -600,10 +600,6 @@ impl ReplaySession {
             }
         }
         Ok(Step::Running)
-    }
-
-    fn run_to_next_stop_after_cont(&mut self, tid: i32) -> Result<()> {
-        self.resume(tid, None)
     }
 
     /// The process ended: reap its threads until the leader's status is known.
