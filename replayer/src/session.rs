@@ -42,19 +42,12 @@ pub struct ReplayOutcome {
 /// Without CPUID faulting the program sees this CPU's features, so library code paths may then
 /// differ and replay may diverge: a caller should say so before replaying.
 pub fn cpu_differences(h: &pack::Header) -> Vec<String> {
-    let leaves: Vec<tracee::cpuid::Leaf> = h
-        .cpuid
-        .iter()
-        .map(|l| tracee::cpuid::Leaf {
-            leaf: l.leaf,
-            subleaf: l.subleaf,
-            eax: l.eax,
-            ebx: l.ebx,
-            ecx: l.ecx,
-            edx: l.edx,
-        })
-        .collect();
-    tracee::cpuid::feature_differences(&leaves)
+    tracee::cpuid::feature_differences(|leaf, subleaf| {
+        h.cpuid
+            .iter()
+            .find(|l| l.leaf == leaf && l.subleaf == subleaf)
+            .map(|l| [l.eax, l.ebx, l.ecx, l.edx])
+    })
 }
 
 /// The recorder stops patching a chaos point after this many hits (recorder::chaos).

@@ -78,24 +78,22 @@ const FEATURE_LEAVES: &[(u32, u32, &str)] = &[
     (0x8000_0001, 0, "cd"),
 ];
 
-/// How the CPU features of `recorded` leaves differ from this machine's: one line per
-/// differing register, empty when replay will see the same features.
-pub fn feature_differences(recorded: &[Leaf]) -> Vec<String> {
+/// How the recorded CPU features differ from this machine's: one line per differing register,
+/// empty when replay will see the same features. `recorded(leaf, subleaf)` gives the recorded
+/// eax, ebx, ecx, edx of a leaf, if the recording has it.
+pub fn feature_differences(recorded: impl Fn(u32, u32) -> Option<[u32; 4]>) -> Vec<String> {
     let mut out = Vec::new();
     for &(leaf, subleaf, regs) in FEATURE_LEAVES {
-        let Some(r) = recorded
-            .iter()
-            .find(|l| l.leaf == leaf && l.subleaf == subleaf)
-        else {
+        let Some(r) = recorded(leaf, subleaf) else {
             continue;
         };
         let here = query(leaf, subleaf);
         for reg in regs.chars() {
             let (a, b) = match reg {
-                'a' => (r.eax, here.eax),
-                'b' => (r.ebx, here.ebx),
-                'c' => (r.ecx, here.ecx),
-                _ => (r.edx, here.edx),
+                'a' => (r[0], here.eax),
+                'b' => (r[1], here.ebx),
+                'c' => (r[2], here.ecx),
+                _ => (r[3], here.edx),
             };
             if a != b {
                 out.push(format!(
@@ -114,13 +112,22 @@ mod tests {
     #[test]
     fn this_cpu_has_no_differences_and_a_changed_leaf_has_one() {
         let mut leaves = all_leaves();
-        assert!(feature_differences(&leaves).is_empty());
+        let lookup = |leaves: &[Leaf]| {
+            let leaves = leaves.to_vec();
+            move |leaf: u32, sub: u32| {
+                leaves
+                    .iter()
+                    .find(|l| l.leaf == leaf && l.subleaf == sub)
+                    .map(|l| [l.eax, l.ebx, l.ecx, l.edx])
+            }
+        };
+        assert!(feature_differences(lookup(&leaves)).is_empty());
         let l1 = leaves
             .iter_mut()
             .find(|l| l.leaf == 1 && l.subleaf == 0)
             .expect("leaf 1 exists");
         l1.ecx ^= 1 << 28; // AVX
-        let d = feature_differences(&leaves);
+        let d = feature_differences(lookup(&leaves));
         assert_eq!(d.len(), 1, "{d:?}");
         assert!(d[0].contains("leaf 0x1.0 ecx"), "{d:?}");
     }

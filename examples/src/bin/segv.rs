@@ -1,4 +1,4 @@
-//! Exercises death by SIGSEGV. Safe Rust cannot fault on purpose (and `unsafe` is only allowed in
+//! Exercises death by SIGSEGV. Safe Rust cannot fault on purpose (and raw pointer code is only allowed in
 //! the `tracee` crate), so the program raises SIGSEGV at itself with `tgkill`: the first one runs
 //! Rust std's SIGSEGV handler (on its sigaltstack), which sees no guard-page address, restores the
 //! default disposition and returns through `rt_sigreturn`; the second one kills the process.

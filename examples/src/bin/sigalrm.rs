@@ -2,7 +2,7 @@
 //! by a periodic 10 ms timer, then a one-shot `alarm(2)`. Each signal interrupts `pause(2)`, runs
 //! the handler and returns through `rt_sigreturn`.
 //!
-//! The issue asks for `setitimer`; neither nix nor std offers it without `unsafe`, which only the
+//! The issue asks for `setitimer`; neither nix nor std offers it in safe Rust, which only the
 //! `tracee` crate may use, so the periodic timer is a POSIX timer (`timer_create` with SIGALRM as
 //! its signal), which the kernel delivers the same way.
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -1,5 +1,5 @@
 //! Exercises thread identity: each thread prints its name and its kernel tid, read from the
-//! `/proc/thread-self` link (gettid without `unsafe`). Replay must print the recorded tids.
+//! `/proc/thread-self` link (gettid in safe Rust). Replay must print the recorded tids.
 use std::thread;
 
 fn tid() -> String {
