@@ -64,9 +64,13 @@ pub fn exec_mappings(tid: i32) -> Result<Vec<ExecMapping>> {
 
 /// Runtime addresses of the PAUSE instructions in one executable mapping of `file`.
 pub fn pause_points(file: &Path, m: &ExecMapping) -> Vec<u64> {
-    let Some(img) = crate::elf::Image::read(file) else {
-        return Vec::new();
-    };
+    match crate::elf::Image::read(file) {
+        Some(img) => pause_points_in(&img, m),
+        None => Vec::new(),
+    }
+}
+
+fn pause_points_in(img: &crate::elf::Image, m: &ExecMapping) -> Vec<u64> {
     let mut out = Vec::new();
     for f in &img.functions {
         let (Some(fo), Some(code)) = (img.file_offset(f.addr), img.code(f)) else {
@@ -120,12 +124,19 @@ pub fn patch_all(
 ) -> Result<Vec<u64>> {
     let maps = exec_mappings(task.tid.as_raw())?;
     let mut all = Vec::new();
+    // Each file is read and parsed once, however many of its mappings are new.
+    let mut images: std::collections::HashMap<&str, Option<crate::elf::Image>> = Default::default();
     for m in &maps {
         if !scanned.insert((m.start, m.end)) {
             continue;
         }
-        let pts = pause_points(Path::new(&m.path), m);
-        all.extend(patch(task, &pts)?);
+        let img = images
+            .entry(m.path.as_str())
+            .or_insert_with(|| crate::elf::Image::read(Path::new(&m.path)));
+        if let Some(img) = img {
+            let pts = pause_points_in(img, m);
+            all.extend(patch(task, &pts)?);
+        }
     }
     Ok(all)
 }
