@@ -30,6 +30,14 @@ pub fn run(trace: &Path) -> Result<(), Error> {
             get("uncounted_preemptions").unwrap_or(0)
         ));
     }
+    if let Some(n) = get("wakes").filter(|&n| n > 0) {
+        text.push_str(&format!(
+            "wake-ups:  {n} threads woke from blocking calls; waited for the CPU {} us median, {} us at most, {} over 10 ms\n",
+            get("wake_latency_median_us").unwrap_or(0),
+            get("wake_latency_max_us").unwrap_or(0),
+            get("wakes_over_10ms").unwrap_or(0)
+        ));
+    }
     // A closed pipe (`| head`) is not an error worth a message.
     let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes());
     Ok(())

@@ -38,12 +38,17 @@ pub(crate) fn in_flight(s: &mut RecordSession, except: i32) -> Vec<(u64, u64)> {
     let mut out = Vec::new();
     let tids: Vec<i32> = s.threads.keys().copied().filter(|&t| t != except).collect();
     for tid in tids {
-        let p = match s.thread(tid).state {
-            State::InSyscall(p) | State::AtExit(p) => p,
+        let (no, args) = match s.thread(tid).state {
+            State::InSyscall(p) | State::AtExit(p) => (p.no, p.args),
+            // Replay has it parked at the call, and leaves the same buffers out.
+            State::AtEntry => match s.thread(tid).task.regs() {
+                Ok(r) => (r.syscall_no(), r.args()),
+                Err(_) => continue,
+            },
             _ => continue,
         };
-        if let Some(row) = tracee::syscalls::lookup(p.no) {
-            out.extend(row.max_regions(&p.args, &mut s.thread(tid).task));
+        if let Some(row) = tracee::syscalls::lookup(no) {
+            out.extend(row.max_regions(&args, &mut s.thread(tid).task));
         }
     }
     out
@@ -88,8 +93,9 @@ pub(crate) fn on_interrupted(s: &mut RecordSession, tid: i32) -> Result<()> {
         let same = second.to_words() == first.to_words()
             && tracee::digest::digest(task, &exclude)? == first_digest;
         if !same {
-            // Computing: it runs on for another slice.
-            s.slice_restart();
+            // Computing: it runs on to its next syscall or counted point, where it is switched
+            // (exact and free); looked at again after another slice.
+            s.recheck_later();
             return s.resume(tid, None);
         }
     }

@@ -57,8 +57,7 @@ pub(crate) fn clone_flags(s: &mut RecordSession, tid: i32, no: i64, args: &[u64;
 
 /// A syscall-entry stop of the running thread: check the table, let the syscall run.
 pub(crate) fn on_entry(s: &mut RecordSession, tid: i32) -> Result<()> {
-    let task = s.task(tid);
-    let mut regs = task.regs()?;
+    let regs = s.task(tid).regs()?;
     let no = regs.syscall_no();
     let args = regs.args();
     s.syscalls += 1;
@@ -70,6 +69,44 @@ pub(crate) fn on_entry(s: &mut RecordSession, tid: i32) -> Result<()> {
     if let Some(c) = s.chaos.as_mut() {
         c.step(tid, live);
     }
+    let row = syscalls::lookup(no).ok_or(Error::UnknownSyscall(no))?;
+    // Fairness at an exact point: when the thread's slice is over and another thread waits,
+    // it is held here, before the kernel sees the call, and the other runs. (Not at a silent
+    // call: replay runs those without a stop, so the thread would not be parked before it.)
+    let silent = row.is_silent(&args);
+    let site_hits = if silent {
+        // Replay runs silent calls without a stop: their `syscall` instructions are counted
+        // points, passes since the thread's previous event.
+        let h = s
+            .thread(tid)
+            .hits
+            .entry(regs.pc().wrapping_sub(2))
+            .or_insert(0);
+        *h += 1;
+        *h
+    } else {
+        0
+    };
+    if s.slice_over() && s.others_runnable(tid) {
+        if silent {
+            // Preempted before the instruction at a counted position: it runs the call when
+            // next scheduled.
+            let before = s.task(tid).back_out_of_syscall(&regs)?;
+            s.stops += 1;
+            return crate::preempt::at_counted_point(s, tid, before.pc(), site_hits, &before);
+        }
+        s.thread(tid).state = State::AtEntry;
+        s.current = None;
+        return Ok(());
+    }
+    enter(s, tid, regs)
+}
+
+/// Let the syscall `tid` is stopped at the entry of into the kernel (or handle it there);
+/// `regs` are its registers there.
+pub(crate) fn enter(s: &mut RecordSession, tid: i32, mut regs: tracee::Regs) -> Result<()> {
+    let no = regs.syscall_no();
+    let args = regs.args();
     let row = syscalls::lookup(no).ok_or(Error::UnknownSyscall(no))?;
     let what = match row.class {
         Class::Unsupported(reason) => return Err(unsupported(row.name, no, reason)),

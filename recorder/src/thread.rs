@@ -14,6 +14,9 @@ pub(crate) enum State {
     Ready,
     /// Running user code: the current thread, the only one.
     Running,
+    /// Stopped at a syscall's entry, held there (its slice was over while others waited):
+    /// resuming it lets the call into the kernel, with no event (replay parks it there too).
+    AtEntry,
     /// Let into the kernel for a syscall; its exit stop has not come yet.
     InSyscall(Pending),
     /// Stopped at a syscall's exit; recorded when it is next scheduled.
@@ -47,8 +50,9 @@ pub(crate) struct Thread {
     pub interrupt_pending: bool,
     /// Stopped by ptrace and able to be resumed (a new thread is not until its first stop).
     pub parked: bool,
-    /// Spin-hint traps per address since the thread's previous event.
-    pub pause_hits: std::collections::HashMap<u64, u64>,
+    /// Passes over counted points (spin hints, chaos points, the `syscall` instructions of
+    /// silent calls) per address since the thread's previous event.
+    pub hits: std::collections::HashMap<u64, u64>,
     /// Slices in a row the thread ran without a syscall and without repeating its state.
     pub computing_since: Option<std::time::Instant>,
     /// Preempted at a chaos point: it must step over the patched instruction when resumed.
@@ -56,6 +60,8 @@ pub(crate) struct Thread {
     /// The word the kernel clears (and futex-wakes) when the thread exits (CLONE_CHILD_CLEARTID,
     /// set_tid_address).
     pub clear_tid: u64,
+    /// When its blocking syscall returned while another thread ran (for wake-up latency).
+    pub woke: Option<std::time::Instant>,
 }
 
 impl Thread {
@@ -69,15 +75,18 @@ impl Thread {
             fresh: false,
             interrupt_pending: false,
             parked: true,
-            pause_hits: Default::default(),
+            hits: Default::default(),
             computing_since: None,
             at_chaos_point: false,
             clear_tid: 0,
+            woke: None,
         }
     }
 
     /// Whether the scheduler may pick it.
     pub fn runnable(&self) -> bool {
-        !self.unborn && self.parked && matches!(self.state, State::Ready | State::AtExit(_))
+        !self.unborn
+            && self.parked
+            && matches!(self.state, State::Ready | State::AtEntry | State::AtExit(_))
     }
 }

@@ -126,11 +126,22 @@ fn describe(ev: &Option<Event>) -> String {
 }
 
 fn regs_equal(a: &[u64], b: &[u64]) -> bool {
+    regs_equal_but(a, b, &[])
+}
+
+/// Register words (`Regs::to_words` order) that a counted position before a `syscall`
+/// instruction cannot know: the recorder saw them after the instruction ran (it clobbers rcx
+/// and r11; orig_rax is the kernel's).
+const UNKNOWN_BEFORE_SYSCALL: [usize; 3] = [6, 11, 15];
+
+fn regs_equal_but(a: &[u64], b: &[u64], ignore: &[usize]) -> bool {
     const EFLAGS: usize = 18;
     const RF_TF: u64 = 0x1_0100;
     a.len() == b.len()
         && a.iter().zip(b).enumerate().all(|(i, (x, y))| {
-            if i == EFLAGS {
+            if ignore.contains(&i) {
+                true
+            } else if i == EFLAGS {
                 x & !RF_TF == y & !RF_TF
             } else {
                 x == y
@@ -331,7 +342,10 @@ impl ReplaySession {
             kind: EventKind::Schedule { position: Some(p) },
         }) = &self.next
         {
-            if *t == tid && p.hits.is_none() {
+            // Uncounted, or counted at an instruction that is not a patched point (the
+            // `syscall` instruction of a call replay runs without a stop): a breakpoint finds it.
+            let patched = self.spin_points.contains(&p.pc) || self.chaos_points.contains_key(&p.pc);
+            if *t == tid && (p.hits.is_none() || !patched) {
                 let p = p.clone();
                 return self.seek(tid, sig, &p);
             }
@@ -938,12 +952,31 @@ impl ReplaySession {
     /// first time it reaches `p.pc` with the recorded registers and memory digest.
     fn seek(&mut self, tid: i32, sig: Option<i32>, p: &Position) -> Result<()> {
         let exclude = self.in_flight(tid)?;
-        let debug = self.debug;
         let task = self.task(tid)?;
         let real = task.tid;
+        let mut sig = sig;
+        let mut hits = 0u64;
+        if task.regs()?.pc() == p.pc {
+            // Parked at that very instruction (a preemption there before): this is a pass,
+            // which a breakpoint would not report.
+            hits = 1;
+            if self.at_position(tid, p, hits, &exclude)? {
+                return self.consume();
+            }
+            let task = self.task(tid)?;
+            task.single_step(sig.take())?;
+            match tracee::stop::wait(Some(real))? {
+                Some((_, Stop::Signal(libc::SIGTRAP))) => {}
+                other => {
+                    return Err(
+                        self.diverged(format!("stopped ({other:?}) stepping from {:#x}", p.pc))
+                    )
+                }
+            }
+        }
+        let task = self.task(tid)?;
         task.set_exec_breakpoint(Some(p.pc))?;
         task.cont(sig)?;
-        let mut hits = 0u64;
         loop {
             let Some((_, stop)) = tracee::stop::wait(Some(real))? else {
                 continue;
@@ -951,6 +984,21 @@ impl ReplaySession {
             self.seek_stops += 1;
             let at_bp = stop == Stop::Signal(libc::SIGTRAP) && self.task(tid)?.hit_breakpoint()?;
             if !at_bp {
+                if stop == Stop::Signal(libc::SIGTRAP) && !self.chaos_points.is_empty() {
+                    let pc = self.task(tid)?.regs()?.pc().wrapping_sub(1);
+                    if self.chaos_points.contains_key(&pc) {
+                        // A chaos point on the way: count it and run its instruction (the
+                        // trace's next event for this thread is the position, not this pass).
+                        if self.on_chaos_trap(tid, pc)? {
+                            return Err(self.diverged(format!(
+                                "stopped at chaos point {pc:#x} before reaching {:#x}",
+                                p.pc
+                            )));
+                        }
+                        self.task(tid)?.cont(None)?;
+                        continue;
+                    }
+                }
                 if stop == Stop::Signal(libc::SIGTRAP) {
                     if let Some(pc) = self.pause_trap_at(tid)? {
                         // A spin hint on the way: count it and go on.
@@ -970,28 +1018,8 @@ impl ReplaySession {
                 )));
             }
             hits += 1;
-            let task = self.task(tid)?;
-            let regs = task.regs()?;
-            if regs_equal(&regs.to_words(), &p.regs) {
-                let d = tracee::digest::digest(task, &exclude)?;
-                if debug {
-                    eprintln!(
-                        "[replay] seek {:#x}: hit {hits} has the registers; digest {}",
-                        p.pc,
-                        if p.digest == Some(d) {
-                            "equal"
-                        } else {
-                            "differs"
-                        }
-                    );
-                }
-                if p.digest.is_none_or(|want| want == d) {
-                    task.set_exec_breakpoint(None)?;
-                    let t = self.thread(tid)?;
-                    t.parked = Parked::Ready;
-                    t.pause_hits.clear();
-                    return self.consume();
-                }
+            if self.at_position(tid, p, hits, &exclude)? {
+                return self.consume();
             }
             if hits > SEEK_LIMIT {
                 let _ = self.task(tid)?.set_exec_breakpoint(None);
@@ -1002,6 +1030,56 @@ impl ReplaySession {
             }
             self.task(tid)?.cont(None)?;
         }
+    }
+
+    /// Whether `tid`, stopped at `p.pc` for the `hits`th time since its previous event, is at
+    /// position `p`; if so it is parked there (breakpoint off).
+    fn at_position(
+        &mut self,
+        tid: i32,
+        p: &Position,
+        hits: u64,
+        exclude: &[(u64, u64)],
+    ) -> Result<bool> {
+        let debug = self.debug;
+        let task = self.task(tid)?;
+        let regs = task.regs()?.to_words();
+        let here = match p.hits {
+            Some(want) if hits < want => false,
+            Some(_) => {
+                if !regs_equal_but(&regs, &p.regs, &UNKNOWN_BEFORE_SYSCALL) {
+                    let _ = task.set_exec_breakpoint(None);
+                    return Err(self.diverged(format!(
+                        "reached {:#x} for the {hits}th time with other registers",
+                        p.pc
+                    )));
+                }
+                true
+            }
+            None if regs_equal(&regs, &p.regs) => {
+                let d = tracee::digest::digest(task, exclude)?;
+                if debug {
+                    let same = if p.digest == Some(d) {
+                        "equal"
+                    } else {
+                        "differs"
+                    };
+                    eprintln!(
+                        "[replay] seek {:#x}: hit {hits} has the registers; digest {same}",
+                        p.pc
+                    );
+                }
+                p.digest.is_none_or(|want| want == d)
+            }
+            None => false,
+        };
+        if here {
+            self.task(tid)?.set_exec_breakpoint(None)?;
+            let t = self.thread(tid)?;
+            t.parked = Parked::Ready;
+            t.pause_hits.clear();
+        }
+        Ok(here)
     }
 
     /// Output buffers of syscalls other threads are parked at (left out of digests, as in

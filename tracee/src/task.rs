@@ -267,6 +267,22 @@ impl Task {
         self.expect_syscall_exit()
     }
 
+    /// At a syscall-entry stop (PTRACE_SYSCALL, no seccomp filter) with registers `entry`:
+    /// skip the call and leave the thread at its exit stop, with its registers as they were
+    /// before the `syscall` instruction, so that resuming it makes the same call again.
+    pub fn back_out_of_syscall(&self, entry: &Regs) -> Result<Regs> {
+        let mut r = *entry;
+        r.set_syscall_no(-1);
+        self.set_regs(&r)?;
+        self.cont_syscall(None)?;
+        self.expect_syscall_exit()?;
+        let mut before = *entry;
+        before.set_pc(entry.pc().wrapping_sub(2));
+        before.0.rax = entry.syscall_no() as u64;
+        self.set_regs(&before)?;
+        Ok(before)
+    }
+
     fn expect_syscall_exit(&self) -> Result<i64> {
         match crate::stop::wait(Some(self.tid))? {
             Some((_, crate::Stop::Syscall)) => Ok(self.regs()?.result()),

@@ -93,6 +93,19 @@ pub enum Writes {
     Custom(CustomWrites),
 }
 
+/// Whether a blocking call waits on a clock: where its timeout is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Timeout {
+    /// It waits for something else only.
+    None,
+    /// It is a sleep.
+    Always,
+    /// A timeout pointer in this argument (none when null).
+    PtrArg(usize),
+    /// Milliseconds in this argument (none when negative).
+    MillisArg(usize),
+}
+
 /// One row of the table.
 pub struct Row {
     pub no: u32,
@@ -106,6 +119,8 @@ pub struct Row {
     /// recorded layout); its event is recorded for `dump` but replay passes over it, and it does
     /// not count as an event for counted positions.
     pub silent: bool,
+    /// Where a blocking call's timeout is.
+    pub timeout: Timeout,
 }
 
 impl Row {
@@ -126,6 +141,28 @@ impl Row {
     pub(crate) const fn silent(mut self) -> Row {
         self.silent = true;
         self
+    }
+
+    /// The same row, with its timeout.
+    pub(crate) const fn timed(mut self, t: Timeout) -> Row {
+        self.timeout = t;
+        self
+    }
+
+    /// Whether this call blocks with a timeout (a sleep, a timed wait).
+    pub fn waits_on_clock(&self, args: &[u64; 6]) -> bool {
+        self.may_block(args)
+            && match self.timeout {
+                Timeout::None => false,
+                Timeout::Always => true,
+                Timeout::PtrArg(i) => args[i] != 0,
+                Timeout::MillisArg(i) => (args[i] as i32) >= 0,
+            }
+    }
+
+    /// Whether a call that waited on a clock returned because its time was up.
+    pub fn timed_out(&self, args: &[u64; 6], result: i64) -> bool {
+        self.waits_on_clock(args) && (result == 0 || result == -(libc::ETIMEDOUT as i64))
     }
 
     /// Whether this call may block (futex: only its wait operations).

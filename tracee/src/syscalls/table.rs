@@ -4,7 +4,9 @@
 use super::Class::{Emulate, Execute, ExecuteSetResult, Special as Sp, Unsupported};
 use super::Len::{Arg, Const, Ret, RetTimes, U32At};
 use super::Special::{Clone, Execve, Exit, Kill, Mmap, Rseq, Sigreturn};
-use super::{fs, mm, net, signal, thread, w, w_always, Class, CustomWrites, Row, Write, Writes};
+use super::{
+    fs, mm, net, signal, thread, w, w_always, Class, CustomWrites, Row, Timeout, Write, Writes,
+};
 use libc::*;
 
 const fn r(no: c_long, name: &'static str, class: Class, writes: &'static [Write]) -> Row {
@@ -15,6 +17,7 @@ const fn r(no: c_long, name: &'static str, class: Class, writes: &'static [Write
         writes: Writes::Rules(writes),
         blocks: false,
         silent: false,
+        timeout: Timeout::None,
     }
 }
 
@@ -26,6 +29,7 @@ const fn rc(no: c_long, name: &'static str, class: Class, f: CustomWrites) -> Ro
         writes: Writes::Custom(f),
         blocks: false,
         silent: false,
+        timeout: Timeout::None,
     }
 }
 
@@ -161,34 +165,44 @@ pub static ROWS: &[Row] = &[
         Emulate,
         &[w(0, super::Len::ArgTimes(1, 8))],
     )
-    .blocking(),
+    .blocking()
+    .timed(Timeout::MillisArg(2)),
     r(
         SYS_ppoll,
         "ppoll",
         Emulate,
         &[w(0, super::Len::ArgTimes(1, 8))],
     )
-    .blocking(),
-    rc(SYS_select, "select", Emulate, fs::select).blocking(),
-    rc(SYS_pselect6, "pselect6", Emulate, fs::select).blocking(),
+    .blocking()
+    .timed(Timeout::PtrArg(2)),
+    rc(SYS_select, "select", Emulate, fs::select)
+        .blocking()
+        .timed(Timeout::PtrArg(4)),
+    rc(SYS_pselect6, "pselect6", Emulate, fs::select)
+        .blocking()
+        .timed(Timeout::PtrArg(4)),
     r(SYS_epoll_create, "epoll_create", Emulate, &[]),
     r(SYS_epoll_create1, "epoll_create1", Emulate, &[]),
     r(SYS_epoll_ctl, "epoll_ctl", Emulate, &[]),
-    r(SYS_epoll_wait, "epoll_wait", Emulate, &[w(1, RetTimes(12))]).blocking(),
+    r(SYS_epoll_wait, "epoll_wait", Emulate, &[w(1, RetTimes(12))])
+        .blocking()
+        .timed(Timeout::MillisArg(3)),
     r(
         SYS_epoll_pwait,
         "epoll_pwait",
         Emulate,
         &[w(1, RetTimes(12))],
     )
-    .blocking(),
+    .blocking()
+    .timed(Timeout::MillisArg(3)),
     r(
         SYS_epoll_pwait2,
         "epoll_pwait2",
         Emulate,
         &[w(1, RetTimes(12))],
     )
-    .blocking(),
+    .blocking()
+    .timed(Timeout::PtrArg(3)),
     r(SYS_eventfd, "eventfd", Emulate, &[]),
     r(SYS_eventfd2, "eventfd2", Emulate, &[]),
     r(SYS_timerfd_create, "timerfd_create", Emulate, &[]),
@@ -252,14 +266,16 @@ pub static ROWS: &[Row] = &[
         Emulate,
         &[w_always(3, Const(TIMESPEC))],
     )
-    .blocking(),
+    .blocking()
+    .timed(Timeout::Always),
     r(
         SYS_nanosleep,
         "nanosleep",
         Emulate,
         &[w_always(1, Const(TIMESPEC))],
     )
-    .blocking(),
+    .blocking()
+    .timed(Timeout::Always),
     r(
         SYS_gettimeofday,
         "gettimeofday",
@@ -411,7 +427,8 @@ pub static ROWS: &[Row] = &[
         Emulate,
         &[w(1, Const(128))],
     )
-    .blocking(),
+    .blocking()
+    .timed(Timeout::PtrArg(2)),
     r(SYS_rt_sigsuspend, "rt_sigsuspend", Emulate, &[]).blocking(),
     r(SYS_rt_sigqueueinfo, "rt_sigqueueinfo", Emulate, &[]),
     r(SYS_rt_tgsigqueueinfo, "rt_tgsigqueueinfo", Emulate, &[]),
@@ -458,7 +475,9 @@ pub static ROWS: &[Row] = &[
         Emulate,
         &[w(1, Const(8)), w(2, Const(8))],
     ),
-    r(SYS_futex, "futex", Emulate, &[]).blocking(),
+    r(SYS_futex, "futex", Emulate, &[])
+        .blocking()
+        .timed(Timeout::PtrArg(3)),
     r(
         SYS_futex_waitv,
         "futex_waitv",
