@@ -35,7 +35,7 @@ mod trace_capnp;
 pub use error::{Error, Result};
 pub use model::*;
 pub use reader::TraceReader;
-pub use stats::{read_stats, write_stats, STATS_FILE};
+pub use stats::{read_stats, update_stats, write_stats, STATS_FILE};
 pub use store::store_dir_for;
 pub use summary::{
     human_bytes, summarize, CpuInfo, KindCounts, Summary, SummaryDisplay, SyscallCount,

@@ -99,6 +99,10 @@ pub struct RecordSession {
     recheck: Option<Instant>,
     /// How long woken threads waited for the CPU.
     pub(crate) wake_latency: crate::latency::Latency,
+    /// Call-frame information of the mapped files, for moving preemptions out of hot loops.
+    pub(crate) unwinder: tracee::unwind::Unwinder,
+    /// Preemptions of computing threads that were moved out to an outer frame's return.
+    pub(crate) moved_out: u64,
 }
 
 fn now_ns() -> u64 {
@@ -222,6 +226,8 @@ impl RecordSession {
             slice: SLICE,
             recheck: None,
             wake_latency: Default::default(),
+            unwinder: Default::default(),
+            moved_out: 0,
         };
         if let Some(c) = s.chaos.as_mut() {
             c.on_new_thread(leader.as_raw());
@@ -277,6 +283,7 @@ impl RecordSession {
         if self.writer.next_event() > 0 {
             // A later execve: a new image, with none of our patches.
             self.spin = Default::default();
+            self.unwinder.clear();
             if let Some(c) = self.chaos.as_mut() {
                 c.points.clear();
             }
@@ -373,6 +380,7 @@ impl RecordSession {
         }
         self.current = Some(tid);
         self.last_scheduled = tid;
+        self.thread(tid).woke_by_timer = false;
         if let Some(at) = self.thread(tid).woke.take() {
             self.wake_latency.add(at.elapsed());
         }
@@ -521,13 +529,14 @@ impl RecordSession {
         let Some(row) = blocking else {
             return Ok(());
         };
-        self.thread(tid).woke = Some(Instant::now());
-        let urgent = if self.chaos.is_some() {
+        let by_timer = row.waits_on_clock(&p.args) && {
             let result = self.task(tid).regs()?.result();
             row.timed_out(&p.args, result)
-        } else {
-            true
         };
+        let t = self.thread(tid);
+        t.woke = Some(Instant::now());
+        t.woke_by_timer = by_timer;
+        let urgent = by_timer || self.chaos.is_none();
         if urgent && self.current.is_some() {
             self.slice = self.slice.min(self.slice_start.elapsed() + WAKE_GRACE);
             self.recheck = None;
@@ -774,6 +783,7 @@ impl RecordSession {
                 ("syscalls", self.syscalls),
                 ("preemptions", self.preemptions),
                 ("uncounted_preemptions", self.uncounted_preemptions),
+                ("moved_out", self.moved_out),
                 ("wakes", self.wake_latency.count),
                 ("wake_latency_median_us", self.wake_latency.median_us()),
                 ("wake_latency_max_us", self.wake_latency.max_us),

@@ -62,6 +62,10 @@ pub(crate) struct Thread {
     pub clear_tid: u64,
     /// When its blocking syscall returned while another thread ran (for wake-up latency).
     pub woke: Option<std::time::Instant>,
+    /// That call returned because its time ran out (a sleep, a timeout): it must not wait long.
+    pub woke_by_timer: bool,
+    /// Its stack pointer at its previous event (frames below it are newer than that event).
+    pub event_sp: u64,
 }
 
 impl Thread {
@@ -80,6 +84,8 @@ impl Thread {
             at_chaos_point: false,
             clear_tid: 0,
             woke: None,
+            woke_by_timer: false,
+            event_sp: u64::MAX,
         }
     }
 

@@ -83,6 +83,11 @@ pub struct ReplaySession {
     echo: bool,
     stops: u64,
     seek_stops: u64,
+    /// Recorded positions sought with a breakpoint, and the most stops one took.
+    seeks: u64,
+    seek_max: u64,
+    /// Where the trace is (replay leaves its seek figures in its stats).
+    trace: PathBuf,
     /// Trace each event to stderr (CRT_DEBUG=1).
     debug: bool,
     /// Spin hints patched into counted scheduling points, as when recording.
@@ -199,6 +204,9 @@ impl ReplaySession {
             echo: opts.echo,
             stops: 1,
             seek_stops: 0,
+            seeks: 0,
+            seek_max: 0,
+            trace: opts.trace.clone(),
             debug: std::env::var_os("CRT_DEBUG").is_some(),
             spin_enabled: false,
             spin_scanned: Default::default(),
@@ -951,6 +959,14 @@ impl ReplaySession {
     /// Run `tid` to the recorded (uncounted) preemption position `p` and park it there: the
     /// first time it reaches `p.pc` with the recorded registers and memory digest.
     fn seek(&mut self, tid: i32, sig: Option<i32>, p: &Position) -> Result<()> {
+        let before = self.seek_stops;
+        let r = self.seek_inner(tid, sig, p);
+        self.seeks += 1;
+        self.seek_max = self.seek_max.max(self.seek_stops - before);
+        r
+    }
+
+    fn seek_inner(&mut self, tid: i32, sig: Option<i32>, p: &Position) -> Result<()> {
         let exclude = self.in_flight(tid)?;
         let task = self.task(tid)?;
         let real = task.tid;
@@ -1105,6 +1121,14 @@ impl ReplaySession {
             match self.step() {
                 Ok(Step::Running) => {}
                 Ok(Step::Exited(exit)) => {
+                    pack::update_stats(
+                        &self.trace,
+                        &[
+                            ("replay_seeks", self.seeks),
+                            ("replay_seek_stops", self.seek_stops),
+                            ("replay_seek_max", self.seek_max),
+                        ],
+                    );
                     return Ok(ReplayOutcome {
                         exit,
                         events: self.next_no - 1,

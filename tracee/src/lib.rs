@@ -18,6 +18,7 @@ pub mod spin;
 pub mod stop;
 pub mod syscalls;
 mod task;
+pub mod unwind;
 
 pub use error::{Error, Result};
 pub use nix::unistd::Pid;

@@ -334,22 +334,37 @@ impl Task {
     /// Arm hardware execution breakpoint 0 at `pc` (or disarm it with `None`).
     pub fn set_exec_breakpoint(&self, pc: Option<u64>) -> Result<()> {
         match pc {
-            Some(pc) => {
-                // DR7 must be off while DR0 changes.
-                self.write_debugreg(7, 0)?;
-                self.write_debugreg(0, pc)?;
-                // L0 enabled, RW0 = 00 (execute), LEN0 = 00.
-                self.write_debugreg(7, 1)
-            }
-            None => self.write_debugreg(7, 0),
+            Some(pc) => self.set_exec_breakpoints(&[pc]),
+            None => self.set_exec_breakpoints(&[]),
         }
+    }
+
+    /// Arm hardware execution breakpoints 0.. at `pcs` (at most 4); none disarms them all.
+    pub fn set_exec_breakpoints(&self, pcs: &[u64]) -> Result<()> {
+        // DR7 must be off while the address registers change.
+        self.write_debugreg(7, 0)?;
+        let mut dr7 = 0u64;
+        for (i, &pc) in pcs.iter().take(4).enumerate() {
+            self.write_debugreg(i, pc)?;
+            // Ln enabled; RWn = 00 (execute), LENn = 00.
+            dr7 |= 1 << (2 * i);
+        }
+        if dr7 != 0 {
+            self.write_debugreg(7, dr7)?;
+        }
+        Ok(())
     }
 
     /// Whether the current SIGTRAP came from hardware breakpoint 0 (and clear DR6).
     pub fn hit_breakpoint(&self) -> Result<bool> {
+        Ok(self.hit_breakpoints()? == Some(0))
+    }
+
+    /// Which hardware breakpoint the current SIGTRAP came from, if any (and clear DR6).
+    pub fn hit_breakpoints(&self) -> Result<Option<usize>> {
         let dr6 = self.read_debugreg(6)?;
         self.write_debugreg(6, 0)?;
-        Ok(dr6 & 1 != 0)
+        Ok((0..4).find(|i| dr6 & (1 << i) != 0))
     }
 
     /// From a stop right after a syscall instruction (no seccomp filter), run syscall `no` with
