@@ -4,8 +4,11 @@
 mod cli;
 mod dump;
 mod exit;
+mod front;
 mod info;
 mod paths;
+mod record;
+mod result_file;
 
 use std::process::ExitCode;
 
