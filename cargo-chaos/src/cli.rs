@@ -54,7 +54,11 @@ pub struct FrontArgs {
     #[arg(long, value_name = "PAT", help_heading = "Test selection")]
     pub skip: Vec<String>,
     /// Run only the ignored tests.
-    #[arg(long, conflicts_with = "include_ignored", help_heading = "Test selection")]
+    #[arg(
+        long,
+        conflicts_with = "include_ignored",
+        help_heading = "Test selection"
+    )]
     pub ignored: bool,
     /// Run ignored and not ignored tests.
     #[arg(long, help_heading = "Test selection")]
@@ -64,14 +68,24 @@ pub struct FrontArgs {
     pub partition: Option<String>,
 
     /// Runs per test for --until-fail.
-    #[arg(long, value_name = "N", default_value_t = 1000, help_heading = "Budget")]
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 1000,
+        help_heading = "Budget"
+    )]
     pub max_runs: u64,
     /// Stop --until-fail after this many seconds.
     #[arg(long, value_name = "SECS", help_heading = "Budget")]
     pub max_time: Option<f64>,
     /// Kill a run (its whole process group) after this many seconds; it counts as timed out and
     /// its trace is kept, replayable up to the kill.
-    #[arg(long, value_name = "SECS", default_value_t = 60.0, help_heading = "Budget")]
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 60.0,
+        help_heading = "Budget"
+    )]
     pub timeout: f64,
     /// Recordings in parallel (default: the number of CPUs).
     #[arg(short, long, value_name = "N", help_heading = "Budget")]
@@ -112,7 +126,12 @@ pub struct FrontArgs {
     #[arg(long, help_heading = "Target selection")]
     pub tests: bool,
     /// Features to activate (space or comma separated).
-    #[arg(short = 'F', long, value_name = "FEATURES", help_heading = "Feature selection")]
+    #[arg(
+        short = 'F',
+        long,
+        value_name = "FEATURES",
+        help_heading = "Feature selection"
+    )]
     pub features: Vec<String>,
     /// Activate all features.
     #[arg(long, help_heading = "Feature selection")]
