@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::event::{Event, Mode, Outcome, RunRecord, Sink, StopReason};
+use crate::event::{Event, Mode, Outcome, RunRecord, Sink, StopReason, WHOLE_BINARY};
 
 pub struct Display {
     bar: Option<ProgressBar>,
@@ -126,10 +126,20 @@ impl Sink for Display {
                     Mode::UntilFail => "until one fails",
                     Mode::Sweep => "each",
                 };
+                let noun = if units.iter().all(|u| u.test == WHOLE_BINARY) {
+                    "test binar"
+                } else {
+                    "test"
+                };
+                let ending = match (noun, units.len()) {
+                    ("test", 1) => "",
+                    ("test", _) => "s",
+                    (_, 1) => "y",
+                    _ => "ies",
+                };
                 self.line(&format!(
-                    "record-test: running {} test{} under chaos {what}, {jobs} job{} in parallel",
+                    "record-test: running {} {noun}{ending} under chaos {what}, {jobs} job{} in parallel",
                     units.len(),
-                    if units.len() == 1 { "" } else { "s" },
                     if *jobs == 1 { "" } else { "s" }
                 ));
             }

@@ -211,6 +211,7 @@ fn plan_units(
                 a.push("--exact".into());
                 a.extend(tests.iter().map(OsString::from));
             }
+            a.push("--nocapture".into());
             a.extend(ignore_flag.iter().cloned());
             a.extend(args.test_args.iter().cloned());
             units.push(PlannedUnit {

@@ -298,8 +298,13 @@ impl Runner {
         if rec.outcome == Outcome::Failed {
             let failing = libtest_output::failed_tests(&stdout);
             if pu.unit.test == WHOLE_BINARY {
-                if let Some(first) = failing.first() {
-                    rec.test = first.clone();
+                // The first panic (stderr is in time order with --nocapture) is the cause; the
+                // others (a poisoned lock, ...) follow from it.
+                let first_panic = libtest_output::panics(&stderr)
+                    .into_iter()
+                    .find(|p| failing.contains(&p.thread));
+                if let Some(t) = first_panic.map(|p| p.thread).or(failing.first().cloned()) {
+                    rec.test = t;
                 }
             }
             let name = (rec.test != WHOLE_BINARY).then_some(rec.test.as_str());
