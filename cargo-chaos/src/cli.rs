@@ -209,6 +209,9 @@ enum Command {
         /// The trace (default: the latest one recorded here).
         trace: Option<PathBuf>,
     },
+    /// Check whether recording works on this machine (ptrace, Yama, containers, seccomp, debug
+    /// registers, perf counters, CPUID faulting) and how to fix what is missing.
+    Doctor,
 }
 
 pub fn run(args: Vec<OsString>) -> Result<ExitCode, Error> {
@@ -265,6 +268,7 @@ pub fn run(args: Vec<OsString>) -> Result<ExitCode, Error> {
             info::run(&trace.unwrap_or_else(paths::latest))?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Doctor => Ok(crate::doctor::run()),
     }
 }
 

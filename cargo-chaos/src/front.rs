@@ -24,7 +24,7 @@ pub fn run(args: FrontArgs) -> Result<ExitCode, Error> {
         (false, Some(_)) => Mode::Sweep,
         (false, None) => {
             return Err(Error::Usage(
-                "give --until-fail or --runs N, or a subcommand (record, replay, info, dump); see --help"
+                "give --until-fail or --runs N, or a subcommand (record, replay, info, dump, doctor); see --help"
                     .into(),
             ))
         }

@@ -4,6 +4,7 @@
 mod cargo_build;
 mod cli;
 mod display;
+mod doctor;
 mod dump;
 mod event;
 mod exit;
