@@ -60,10 +60,14 @@ impl Display {
 
     fn status(&self) -> String {
         let secs = self.started.elapsed().as_secs_f64().max(1e-3);
+        // The bar already shows pos/len.
+        let count = match (&self.bar, self.total) {
+            (Some(_), Some(_)) => String::new(),
+            (_, Some(t)) => format!("{}/{t} ", self.runs),
+            (_, None) => format!("{} ", self.runs),
+        };
         format!(
-            "runs {}{} ({:.1}/s), failures {}, recorder errors {}{}",
-            self.runs,
-            self.total.map(|t| format!("/{t}")).unwrap_or_default(),
+            "runs {count}({:.1}/s), failures {}, recorder errors {}{}",
             self.runs as f64 / secs,
             self.failures,
             self.errors,

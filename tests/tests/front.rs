@@ -15,15 +15,18 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use libtest_mimic::{Arguments, Failed, Trial};
+use nix::sys::signal::Signal;
 use tests::{
-    build_binaries, disable_core_dumps, has_panic_text, run_with_timeout, Binaries, Input, Output,
-    Status, TempDir,
+    build_binaries, disable_core_dumps, has_panic_text, run_with_signal, run_with_timeout,
+    Binaries, Input, Output, SendSignal, Status, TempDir,
 };
 
 const LIMIT: Duration = Duration::from_secs(600);
 const TEST_FAILED: i32 = 100;
 const BUILD_FAILED: i32 = 101;
 const USAGE: i32 = 2;
+const LIST_FAILED: i32 = 104;
+const INTERRUPTED: i32 = 130;
 
 fn bins() -> Result<&'static Binaries, Failed> {
     static BINS: OnceLock<Result<Binaries, String>> = OnceLock::new();
@@ -41,7 +44,8 @@ fn repo_root() -> PathBuf {
 
 const WS_MANIFEST: &str = r#"[workspace]
 resolver = "2"
-members = ["good", "shaky"]
+members = ["good", "shaky", "odd"]
+default-members = ["good", "shaky"]
 "#;
 
 const GOOD_MANIFEST: &str = r#"[package]
@@ -154,6 +158,30 @@ mod tests {
 }
 "#;
 
+const ODD_MANIFEST: &str = r#"[package]
+name = "odd"
+version = "0.1.0"
+edition = "2021"
+publish = false
+
+[lib]
+test = false
+
+[[test]]
+name = "nolist"
+path = "nolist.rs"
+harness = false
+"#;
+
+/// A test target whose harness cannot list its tests.
+const ODD_NOLIST: &str = r#"fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        eprintln!("this harness cannot list its tests");
+        std::process::exit(3);
+    }
+}
+"#;
+
 /// The temporary workspace (written once per run of this file; unchanged files keep their
 /// times, so cargo builds it only once) and its target dir.
 fn workspace() -> Result<&'static (PathBuf, PathBuf), Failed> {
@@ -162,7 +190,10 @@ fn workspace() -> Result<&'static (PathBuf, PathBuf), Failed> {
         let b = build_binaries_cached()?;
         let root = b.target_dir.join("front-ws");
         let target = b.target_dir.join("front-ws-target");
-        let files: [(&str, &str); 5] = [
+        let files: [(&str, &str); 8] = [
+            ("odd/Cargo.toml", ODD_MANIFEST),
+            ("odd/nolist.rs", ODD_NOLIST),
+            ("odd/src/lib.rs", ""),
             ("Cargo.toml", WS_MANIFEST),
             ("good/Cargo.toml", GOOD_MANIFEST),
             ("good/src/lib.rs", GOOD_LIB),
@@ -550,17 +581,87 @@ fn hanging_test_times_out_and_leaves_no_process() -> Result<(), Failed> {
     }
     // Nothing of the run is left: not the recorder, not the test, not its child.
     std::thread::sleep(Duration::from_millis(300));
-    for e in std::fs::read_dir("/proc")?.filter_map(|e| e.ok()) {
-        let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
-        let text = String::from_utf8_lossy(&cmdline);
-        let environ = std::fs::read(e.path().join("environ")).unwrap_or_default();
-        if text.contains(&marker) || String::from_utf8_lossy(&environ).contains(&marker) {
-            return Err(format!(
-                "process {} is left: {text}",
-                e.file_name().to_string_lossy()
-            )
-            .into());
+    let left = processes_with(&marker);
+    if !left.is_empty() {
+        return Err(format!("processes left after the timeout: {left:?}").into());
+    }
+    Ok(())
+}
+
+/// Processes whose command line or environment holds `marker`.
+fn processes_with(marker: &str) -> Vec<String> {
+    let mut left = Vec::new();
+    for e in std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok())
+    {
+        if e.path().join("cmdline").exists()
+            && e.file_name().to_string_lossy().parse::<u32>().is_ok()
+        {
+            let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+            let environ = std::fs::read(e.path().join("environ")).unwrap_or_default();
+            if String::from_utf8_lossy(&cmdline).contains(marker)
+                || String::from_utf8_lossy(&environ).contains(marker)
+            {
+                left.push(format!(
+                    "{}: {}",
+                    e.file_name().to_string_lossy(),
+                    String::from_utf8_lossy(&cmdline).replace('\0', " ")
+                ));
+            }
         }
+    }
+    left
+}
+
+fn ctrl_c_stops_cleanly_and_keeps_the_report() -> Result<(), Failed> {
+    let b = bins()?;
+    let (root, target) = workspace()?;
+    let tmp = TempDir::new("front-ctrl-c")?;
+    let marker = format!("front-ctrl-c-marker-{}", std::process::id());
+    let mut cmd = Command::new(&b.crt);
+    cmd.args([
+        "--until-fail",
+        "--exact",
+        "tests::adds",
+        "-p",
+        "good",
+        "--offline",
+    ])
+    .args(["--max-runs", "100000"])
+    .arg("--trace-dir")
+    .arg(tmp.path())
+    .arg("--manifest-path")
+    .arg(root.join("Cargo.toml"))
+    .env("CARGO_TARGET_DIR", target)
+    .env("FRONT_MARKER", &marker);
+    // As a terminal's Ctrl-C: SIGINT to the foreground process group.
+    let send = SendSignal {
+        after: Duration::from_secs(6),
+        signal: Signal::SIGINT,
+        group: true,
+    };
+    let out = run_with_signal(&mut cmd, Input::Null, LIMIT, Some(send))?;
+    expect_code(&out, INTERRUPTED)?;
+    let r = read_report(tmp.path())?;
+    if r["summary"]["runs"].as_u64() < Some(1) || r["summary"]["passed"] != r["summary"]["runs"] {
+        return Err(format!("the report after Ctrl-C: {r:#}\n{}", out.describe()).into());
+    }
+    if !out.stderr_str().contains("interrupted") {
+        return Err(format!("no word of the interruption\n{}", out.describe()).into());
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let left = processes_with(&marker);
+    if !left.is_empty() {
+        return Err(format!("processes left after Ctrl-C: {left:?}").into());
+    }
+    let stray: Vec<_> = std::fs::read_dir(tmp.path())?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".trace"))
+        .collect();
+    if !stray.is_empty() {
+        return Err(format!("traces of passing or stopped runs were left: {stray:?}").into());
     }
     Ok(())
 }
@@ -730,6 +831,12 @@ fn bad_input_gives_clear_errors_and_exit_codes() -> Result<(), Failed> {
     if !first_line(&out).starts_with("error: manifest path") {
         return Err(format!("missing manifest\n{}", out.describe()).into());
     }
+    // A harness that cannot list its tests: exit 104.
+    let out = front_ws(&["--runs", "1", "-p", "odd"], tmp.path())?;
+    expect_code(&out, LIST_FAILED)?;
+    if !first_line(&out).starts_with("error: listing the tests of odd::test/nolist failed") {
+        return Err(format!("listing failure\n{}", out.describe()).into());
+    }
     // A build error: cargo's diagnostic, then ours, and exit 101.
     let out = front_ws(
         &["--runs", "1", "-p", "good", "--features", "broken"],
@@ -772,6 +879,10 @@ fn main() {
         Trial::test(
             "hanging_test_times_out_and_leaves_no_process",
             hanging_test_times_out_and_leaves_no_process,
+        ),
+        Trial::test(
+            "ctrl_c_stops_cleanly_and_keeps_the_report",
+            ctrl_c_stops_cleanly_and_keeps_the_report,
         ),
         Trial::test("record_flags_for_job_runners", record_flags_for_job_runners),
         Trial::test(
