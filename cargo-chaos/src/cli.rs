@@ -75,7 +75,7 @@ pub struct FrontArgs {
         help_heading = "Budget"
     )]
     pub max_runs: u64,
-    /// Stop --until-fail after this many seconds.
+    /// Stop after this many seconds in all (what finished by then is reported).
     #[arg(long, value_name = "SECS", help_heading = "Budget")]
     pub max_time: Option<f64>,
     /// Kill a run (its whole process group) after this many seconds; it counts as timed out and
