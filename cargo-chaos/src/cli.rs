@@ -289,6 +289,9 @@ pub fn random_seed() -> u64 {
 }
 
 fn replay(trace: PathBuf) -> Result<ExitCode, Error> {
+    // The replayed program opens the trace's stored files from its own recorded working
+    // directory, so a relative trace path must not reach the replayer.
+    let trace = std::path::absolute(&trace).unwrap_or(trace);
     let err = |source| Error::Replay {
         trace: trace.display().to_string(),
         source,

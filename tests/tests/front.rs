@@ -351,6 +351,14 @@ fn until_fail_catches_a_flake_and_its_replay_reproduces_it() -> Result<(), Faile
         )
         .into());
     }
+    // Regression: a relative trace path (the test ran in another directory than ours).
+    let name = Path::new(trace).file_name().ok_or("trace has a name")?;
+    let mut cmd = Command::new(&b.crt);
+    cmd.args(["replay", "-a"]).arg(name).current_dir(tmp.path());
+    let rel = run_with_timeout(&mut cmd, Input::Null, LIMIT)?;
+    if rel.status != Status::Code(101) || rel.stdout != rep.stdout {
+        return Err(format!("replay by a relative path differs\n{}", rel.describe()).into());
+    }
     Ok(())
 }
 
