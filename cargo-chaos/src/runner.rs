@@ -1,7 +1,8 @@
 //! Running the plan: `--jobs` workers, each recording one test process at a time under chaos
-//! (`cargo-record-test record --chaos --seed S ...`) in its own process group, with a timeout,
-//! clean stops (SIGTERM to the recorder, which closes the trace; SIGKILL to the group after a
-//! grace period), and every result sent as an `Event`.
+//! (`cargo-record-test record --chaos --seed S ...`) in its own process group, with a timeout
+//! (SIGTERM to the recorder, which closes the trace; SIGKILL to the group after a grace period),
+//! cancellation (SIGKILL to the group: a cancelled run's trace is dropped), and every result sent
+//! as an `Event`.
 
 use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
@@ -362,10 +363,18 @@ impl Runner {
                     } else {
                         None
                     };
-                    if let Some(timed_out) = why {
+                    match why {
                         // The recorder closes the trace (marked incomplete) on SIGTERM.
-                        let _ = kill(pid, Signal::SIGTERM);
-                        stopping = Some((now, timed_out));
+                        Some(true) => {
+                            let _ = kill(pid, Signal::SIGTERM);
+                            stopping = Some((now, true));
+                        }
+                        // A cancelled run's trace is dropped: no need to wait for it.
+                        Some(false) => {
+                            let _ = killpg(pid, Signal::SIGKILL);
+                            stopping = Some((now, false));
+                        }
+                        None => {}
                     }
                 }
                 Some((since, _)) if now - since > GRACE => {
