@@ -10,6 +10,7 @@ mod elf;
 mod error;
 pub mod insn;
 pub mod interrupt;
+pub mod probe;
 mod regs;
 mod remote_ptr;
 pub mod seccomp;
