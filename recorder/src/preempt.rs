@@ -66,7 +66,12 @@ const COMPUTING_BUDGET: Duration = Duration::from_secs(2);
 /// natively it would run at once on another CPU).
 const COMPUTING_BUDGET_WOKEN: Duration = Duration::from_millis(20);
 /// How long the thread may run to reach one of the outer return addresses.
-const MOVE_OUT_LIMIT: Duration = Duration::from_millis(200);
+const MOVE_OUT_LIMIT: Duration = Duration::from_millis(100);
+/// A return address whose estimated passes since the thread's previous event exceed this is
+/// not taken (each pass costs replay a stop).
+const MOVE_OUT_MAX_PASSES: f64 = 2000.0;
+/// After this many tries without a rarely passed address, preempt where the thread is.
+const MOVE_OUT_TRIES: u32 = 5;
 
 /// The running thread stopped at our interrupt (its slice is over and others wait). If it is
 /// spinning without progress (same registers and memory at two passes over the same
@@ -84,7 +89,10 @@ pub(crate) fn on_interrupted(s: &mut RecordSession, tid: i32) -> Result<()> {
         },
         None => pc,
     };
-    let since = *s.thread(tid).computing_since.get_or_insert_with(Instant::now);
+    let since = *s
+        .thread(tid)
+        .computing_since
+        .get_or_insert_with(Instant::now);
     let timer_waits = s.threads.values().any(|t| t.runnable() && t.woke_by_timer);
     let budget = if timer_waits {
         COMPUTING_BUDGET_WOKEN
@@ -117,7 +125,12 @@ pub(crate) fn on_interrupted(s: &mut RecordSession, tid: i32) -> Result<()> {
 
 /// Preempt the stopped, running thread where it is, at an uncounted position (registers and
 /// memory digest); `costly` when it is not a repeating state (replay may pass it many times).
-fn preempt_here(s: &mut RecordSession, tid: i32, exclude: &[(u64, u64)], costly: bool) -> Result<()> {
+fn preempt_here(
+    s: &mut RecordSession,
+    tid: i32,
+    exclude: &[(u64, u64)],
+    costly: bool,
+) -> Result<()> {
     let task = s.task(tid);
     let regs = task.regs()?;
     let digest = tracee::digest::digest(task, exclude)?;
@@ -142,38 +155,53 @@ fn preempt_here(s: &mut RecordSession, tid: i32, exclude: &[(u64, u64)], costly:
     Ok(())
 }
 
-/// A computing thread must give way: run it on to the first of the return addresses of the
-/// outermost frames it created since its previous event (and of the innermost older one), found
-/// by unwinding, and preempt it there. Replay stops at each pass over that address since the
-/// thread's previous event: a few, where a hot loop's instruction passes thousands of times.
-/// If it reaches none in time, it is preempted where it then is.
+/// A computing thread must give way: run it on to a return address of one of the frames around
+/// its previous event's stack depth (found by unwinding), the first it reaches that it passes
+/// rarely, and preempt it there. Replay stops at each pass over that address since the thread's
+/// previous event, so an address the thread passes often (a hot loop's callee returning) is
+/// dropped at its first hit: its passes since the event are estimated from how soon it came.
+/// If it reaches none in time, it runs on (looked at again later); after a few tries it is
+/// preempted where it then is.
 fn move_out(s: &mut RecordSession, tid: i32) -> Result<()> {
     let regs = s.task(tid).regs()?;
     let event_sp = s.thread(tid).event_sp;
     let mut unwinder = std::mem::take(&mut s.unwinder);
     let frames = unwinder.frames(s.task(tid), &regs, 256);
     s.unwinder = unwinder;
-    let newer: Vec<u64> = frames
-        .iter()
-        .filter(|f| f.cfa <= event_sp)
-        .map(|f| f.return_address)
-        .collect();
-    let older = frames.iter().find(|f| f.cfa > event_sp).map(|f| f.return_address);
-    // Outermost first; distinct addresses.
+    // The two innermost frames older than the event and the two outermost newer ones.
+    let older = frames.iter().filter(|f| f.cfa > event_sp).take(2);
+    let newer = frames.iter().filter(|f| f.cfa <= event_sp).rev().take(2);
     let mut targets: Vec<u64> = Vec::new();
-    for a in older.into_iter().chain(newer.into_iter().rev()) {
-        if targets.len() < 4 && !targets.contains(&a) {
-            targets.push(a);
+    for f in older.chain(newer) {
+        if !targets.contains(&f.return_address) {
+            targets.push(f.return_address);
         }
     }
-    if !targets.is_empty() {
-        match run_to(s, tid, &targets, Some(MOVE_OUT_LIMIT))? {
-            // It made a syscall or reached a counted point first (handled: switched there), or
-            // another stop came.
+    let since_event = s.thread(tid).event_at.elapsed();
+    let armed = Instant::now();
+    while !targets.is_empty() {
+        let left = MOVE_OUT_LIMIT.saturating_sub(armed.elapsed());
+        match run_to(s, tid, &targets, Some(left))? {
             None => return Ok(()),
-            Some(i) if i < targets.len() => s.moved_out += 1,
-            Some(_) => {}
+            Some(i) if i < targets.len() => {
+                let after = armed.elapsed().max(Duration::from_micros(1));
+                let estimate = since_event.as_secs_f64() / after.as_secs_f64() + 1.0;
+                if estimate <= MOVE_OUT_MAX_PASSES {
+                    s.moved_out += 1;
+                    let exclude = in_flight(s, tid);
+                    return preempt_here(s, tid, &exclude, true);
+                }
+                targets.remove(i);
+            }
+            // The limit passed (the thread is stopped by our interrupt).
+            Some(_) => break,
         }
+    }
+    let t = s.thread(tid);
+    t.move_out_tries += 1;
+    if t.move_out_tries < MOVE_OUT_TRIES {
+        s.recheck_later();
+        return s.resume(tid, None);
     }
     let exclude = in_flight(s, tid);
     preempt_here(s, tid, &exclude, true)
@@ -183,7 +211,12 @@ fn move_out(s: &mut RecordSession, tid: i32) -> Result<()> {
 /// interrupt it when that passes. `Some(i)` when it reached `pcs[i]` (or `Some(pcs.len())` when
 /// the limit interrupted it); `None` when it stopped for another reason first: that stop has
 /// been handled like any other.
-fn run_to(s: &mut RecordSession, tid: i32, pcs: &[u64], limit: Option<Duration>) -> Result<Option<usize>> {
+fn run_to(
+    s: &mut RecordSession,
+    tid: i32,
+    pcs: &[u64],
+    limit: Option<Duration>,
+) -> Result<Option<usize>> {
     let task = s.task(tid);
     task.set_exec_breakpoints(pcs)?;
     // PTRACE_SYSCALL, not CONT: a syscall on the way must stop and be recorded.

@@ -260,6 +260,8 @@ impl RecordSession {
             // Counted positions count from the thread's previous event.
             t.hits.clear();
             t.computing_since = None;
+            t.event_at = Instant::now();
+            t.move_out_tries = 0;
         }
         Ok(self.writer.push(&Event { tid, kind })?)
     }

@@ -66,6 +66,10 @@ pub(crate) struct Thread {
     pub woke_by_timer: bool,
     /// Its stack pointer at its previous event (frames below it are newer than that event).
     pub event_sp: u64,
+    /// When its previous event was recorded.
+    pub event_at: std::time::Instant,
+    /// Tries to move a preemption out of a hot loop since its previous event.
+    pub move_out_tries: u32,
 }
 
 impl Thread {
@@ -86,6 +90,8 @@ impl Thread {
             woke: None,
             woke_by_timer: false,
             event_sp: u64::MAX,
+            event_at: std::time::Instant::now(),
+            move_out_tries: 0,
         }
     }
 

@@ -1134,7 +1134,7 @@ impl ReplaySession {
                         events: self.next_no - 1,
                         stops: self.stops,
                         seek_stops: self.seek_stops,
-                    })
+                    });
                 }
                 Err(e) => {
                     self.kill();

@@ -148,10 +148,7 @@ impl Unwinder {
             let Some(module) = self.module(m) else {
                 break;
             };
-            let Some(vaddr) = module
-                .image
-                .vaddr_of_offset(lookup - m.start + m.offset)
-            else {
+            let Some(vaddr) = module.image.vaddr_of_offset(lookup - m.start + m.offset) else {
                 break;
             };
             let mut read = |a: u64| task.read_u64(RemotePtr::new(a)).ok();
