@@ -46,13 +46,9 @@ fn unsupported(name: &str, no: i64, reason: &str) -> Error {
     }
 }
 
-/// The clone flags of a clone or clone3 call.
+/// The clone flags of a clone, clone3, fork or vfork call.
 pub(crate) fn clone_flags(s: &mut RecordSession, tid: i32, no: i64, args: &[u64; 6]) -> u64 {
-    if no == libc::SYS_clone3 {
-        s.task(tid).read_u64(RemotePtr::new(args[0])).unwrap_or(0)
-    } else {
-        args[0]
-    }
+    syscalls::clone_flags(no, args, s.task(tid))
 }
 
 /// A syscall-entry stop of the running thread: check the table, let the syscall run.

@@ -876,13 +876,7 @@ impl ReplaySession {
     /// clone of a thread: create it for real, under its recorded tid as the program sees it.
     /// A child process (fork, vfork, posix_spawn) is not re-created: its effects are in the trace.
     fn replay_clone(&mut self, tid: i32, regs: &mut Regs, ev: &SyscallEvent) -> Result<()> {
-        let flags = if ev.no as i64 == libc::SYS_clone3 {
-            self.task(tid)?.read_u64(RemotePtr::new(ev.args[0]))?
-        } else if ev.no as i64 == libc::SYS_clone {
-            ev.args[0]
-        } else {
-            0
-        };
+        let flags = tracee::syscalls::clone_flags(ev.no as i64, &ev.args, self.task(tid)?);
         if flags & libc::CLONE_THREAD as u64 == 0 || ev.result <= 0 {
             return self.emulate(tid, regs, ev);
         }

@@ -136,6 +136,17 @@ const CASES: &[Case] = &[
         ],
         ..BASE
     },
+    // Regression (issue 16 case 4): dash runs external commands with the vfork syscall, whose
+    // registers hold no clone flags; the recorder took leftovers for CLONE_VM without
+    // CLONE_VFORK and refused it.
+    Case {
+        name: "dash_vfork",
+        prog: Prog::System("/bin/dash"),
+        args: &["-c", "echo hi; sleep 0.1; echo bye"],
+        stdout_has: &["hi\nbye\n"],
+        native_same: true,
+        ..BASE
+    },
     Case {
         name: "python3_time_random_urandom",
         prog: Prog::System(PYTHON3),

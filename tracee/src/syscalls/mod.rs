@@ -9,6 +9,8 @@ mod signal;
 mod table;
 mod thread;
 
+pub use thread::clone_flags;
+
 use std::sync::LazyLock;
 
 use crate::task::Task;
