@@ -130,6 +130,7 @@ pub(crate) fn enter(s: &mut RecordSession, tid: i32, mut regs: tracee::Regs) -> 
                     result: 0,
                     writes: Vec::new(),
                     file: None,
+                    output: None,
                 }),
             )?;
             s.thread(tid).state = State::Dead;
@@ -197,6 +198,9 @@ pub(crate) fn enter(s: &mut RecordSession, tid: i32, mut regs: tracee::Regs) -> 
         }
         _ => What::Normal,
     };
+    if row.output.is_some() {
+        crate::output::on_entry(s, tid, no, &args)?;
+    }
     s.thread(tid).state = State::InSyscall(Pending { no, args, what });
     if row.may_block(&args) {
         // Others run while it waits; it is recorded when next scheduled after it returns.
@@ -244,6 +248,7 @@ pub(crate) fn record_exit(s: &mut RecordSession, tid: i32, p: Pending) -> Result
     } else {
         Vec::new()
     };
+    let output = crate::output::on_exit(s, tid, &call)?;
     if crate::spin::maps_code(&call) {
         crate::spin::patch_new_code(s, tid)?;
     }
@@ -279,6 +284,7 @@ pub(crate) fn record_exit(s: &mut RecordSession, tid: i32, p: Pending) -> Result
             result,
             writes,
             file,
+            output,
         }),
     )?;
     if p.no == libc::SYS_set_tid_address {

@@ -66,6 +66,8 @@ pub(crate) struct Thread {
     pub woke_by_timer: bool,
     /// Its stack pointer at its previous event (frames below it are newer than that event).
     pub event_sp: u64,
+    /// The bytes waiting in the pipe or socket a syscall in flight copies to stdout or stderr.
+    pub peeked: Option<Vec<u8>>,
 }
 
 impl Thread {
@@ -86,6 +88,7 @@ impl Thread {
             woke: None,
             woke_by_timer: false,
             event_sp: u64::MAX,
+            peeked: None,
         }
     }
 
