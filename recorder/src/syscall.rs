@@ -179,6 +179,14 @@ pub(crate) fn enter(s: &mut RecordSession, tid: i32, mut regs: tracee::Regs) -> 
             What::Normal
         }
         Class::Special(Special::Clone) => {
+            if no == libc::SYS_vfork {
+                // A vfork child runs in our memory until it execs, and what it writes there
+                // (dash's allocator state, its stack) would be an input replay cannot repeat, as
+                // replay creates no child. Make it a fork: vfork only promises to suspend the
+                // parent, and a correct program lets its child write nothing it relies on.
+                regs.set_syscall_no(libc::SYS_fork);
+                s.task(tid).set_regs(&regs)?;
+            }
             let flags = clone_flags(s, tid, no, &args);
             if flags & libc::CLONE_THREAD as u64 != 0 {
                 // From the first thread on, spin hints become counted scheduling points.
