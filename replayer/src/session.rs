@@ -193,6 +193,7 @@ impl ReplaySession {
                 parked: Parked::AtExec,
                 pause_hits: Default::default(),
                 at_chaos_point: false,
+                deferred: Vec::new(),
             },
         );
         let mut s = ReplaySession {
@@ -386,6 +387,19 @@ impl ReplaySession {
                         return Ok(());
                     }
                     self.task(tid)?.cont(None)?;
+                    continue;
+                }
+            }
+            if let Stop::Signal(sig) = stop {
+                let t = self.thread(tid)?;
+                if let Some(i) = t.deferred.iter().position(|(s, _)| *s == sig) {
+                    // A signal it blocked when it was made pending, delivered now that it is
+                    // unblocked: as it first came, at no event (the recorder did the same).
+                    let (_, info) = t.deferred.remove(i);
+                    if info.len() == 128 {
+                        t.task.set_siginfo_bytes(&info)?;
+                    }
+                    t.task.cont(Some(sig))?;
                     continue;
                 }
             }
@@ -588,6 +602,16 @@ impl ReplaySession {
                 }
                 self.consume()?;
                 self.resume(tid, Some(sig))?;
+            }
+            (EventKind::Signal(s), _)
+                if !s.synchronous && self.task(tid)?.signal_held_by_mask(s.signo)? =>
+            {
+                // Made pending (by resume) while the thread blocks it, as when recording: it
+                // ran on to its next stop, which the next event is matched with; the kernel
+                // delivers the signal when the thread unblocks it.
+                let (signo, info) = (s.signo, s.siginfo.clone());
+                self.thread(tid)?.deferred.push((signo, info));
+                self.consume()?;
             }
             (EventKind::Schedule { position: None }, Parked::Ready) => {
                 self.consume()?;
@@ -929,6 +953,7 @@ impl ReplaySession {
                 parked: Parked::Ready,
                 pause_hits: Default::default(),
                 at_chaos_point: false,
+                deferred: Vec::new(),
             },
         );
         Ok(())
