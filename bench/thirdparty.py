@@ -4,8 +4,9 @@
 For each test binary of the suite (the list and the crates are in tests/src/thirdparty.rs; the
 binaries are fetched and built by `cargo run -p tests --bin thirdparty`): the median of N native
 runs, of N recordings and of one `replay -a` of each recording, as wall-time ratios to native;
-the replay/record ratio; the preemption positions and how many were uncounted (the trace's
-`stats`); the stops replay spent seeking them (`replay --stats`); and whether every replay
+the replay/record ratio; the preemption positions, how many were uncounted and the most
+breakpoint stops replay spent seeking one of them (all from the trace's `stats`, which replay
+adds to); and whether every replay
 reproduced its recording (stdout, stderr, exit status). Then how many binaries replay
 identically and the worst replay/record ratio. A benchmark, not a test: it never fails on
 slowness (DESIGN.md 11, 12). Every run has a time limit past which its process group is killed.
@@ -114,14 +115,13 @@ def bench_one(crt, tb, args, tmp):
         st = read_stats(os.path.join(trace, "stats"))
         positions = max(positions, st.get("preemptions", 0))
         uncounted = max(uncounted, st.get("uncounted_preemptions", 0))
-        stats_file = trace + ".replay-stats"
-        tp, pcode, pout, perr = run([crt, "replay", "-a", "--stats", stats_file, trace], tb["cwd"], args.timeout)
+        tp, pcode, pout, perr = run([crt, "replay", "-a", trace], tb["cwd"], args.timeout)
         if pcode is None:
             notes.append("replay killed after %d s" % args.timeout)
             continue
         replays.append(tp)
         ratios.append(tp / tr if tr > 0 else float("nan"))
-        seek = max(seek, read_stats(stats_file).get("seek_stops", 0))
+        seek = max(seek, read_stats(os.path.join(trace, "stats")).get("replay_seek_max", 0))
         if pcode == rcode and pout == rout and (perr == rerr):
             same += 1
         else:
@@ -159,7 +159,7 @@ def main():
         suite = [t for t in suite if t["name"] in wanted]
     tmp = tempfile.mkdtemp(prefix="crt-thirdparty-bench-")
     header = "%-34s %-6s %8s %8s %8s %8s %6s %6s %8s %6s  %s" % (
-        "binary", "tier", "native s", "record x", "replay x", "rep/rec", "pos", "uncnt", "seek", "same", "notes")
+        "binary", "tier", "native s", "record x", "replay x", "rep/rec", "pos", "uncnt", "seekmax", "same", "notes")
     print(header)
     results = []
     try:

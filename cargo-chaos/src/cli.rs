@@ -41,10 +41,6 @@ enum Command {
         /// Run to the end without a debugger (the only mode so far).
         #[arg(short = 'a', long = "autopilot")]
         autopilot: bool,
-        /// Write the replay's counters to this file, `key value` per line: events, ptrace stops
-        /// and the stops spent seeking recorded preemption positions (for benchmarks).
-        #[arg(long, value_name = "FILE")]
-        stats: Option<PathBuf>,
         /// The trace (default: the latest one recorded here).
         trace: Option<PathBuf>,
     },
@@ -85,17 +81,13 @@ pub fn run(args: Vec<OsString>) -> Result<ExitCode, Error> {
             });
             record(output, chaos, command)
         }
-        Command::Replay {
-            autopilot,
-            stats,
-            trace,
-        } => {
+        Command::Replay { autopilot, trace } => {
             if !autopilot {
                 return Err(Error::Usage(
                     "replay needs -a (autopilot); the gdb server comes later".into(),
                 ));
             }
-            replay(trace.unwrap_or_else(paths::latest), stats)
+            replay(trace.unwrap_or_else(paths::latest))
         }
         Command::Dump { trace } => {
             crate::dump::run(&trace.unwrap_or_else(paths::latest))?;
@@ -167,7 +159,7 @@ fn record(
     Ok(exit_like(outcome.exit))
 }
 
-fn replay(trace: PathBuf, stats: Option<PathBuf>) -> Result<ExitCode, Error> {
+fn replay(trace: PathBuf) -> Result<ExitCode, Error> {
     let err = |source| Error::Replay {
         trace: trace.display().to_string(),
         source,
@@ -187,18 +179,6 @@ fn replay(trace: PathBuf, stats: Option<PathBuf>) -> Result<ExitCode, Error> {
     })
     .map_err(err)?;
     let outcome = session.run().map_err(err)?;
-    if let Some(path) = stats {
-        let text = format!(
-            "events {}\nstops {}\nseek_stops {}\n",
-            outcome.events, outcome.stops, outcome.seek_stops
-        );
-        std::fs::write(&path, text).map_err(|e| {
-            Error::Usage(format!(
-                "cannot write the stats file {}: {e}",
-                path.display()
-            ))
-        })?;
-    }
     Ok(exit_like(Some(outcome.exit)))
 }
 
