@@ -7,6 +7,7 @@ mod chaos_points;
 mod children;
 mod error;
 mod latency;
+mod output;
 mod preempt;
 mod session;
 mod settle;

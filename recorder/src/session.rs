@@ -398,7 +398,7 @@ impl RecordSession {
             let regs = self.task(tid).regs()?;
             return syscall::enter(self, tid, regs);
         }
-        let sig = signal::take_queued(self, tid, matches!(state, State::AtExit(_)))?;
+        let sig = signal::take_queued(self, tid, state)?;
         self.resume(tid, sig)
     }
 

@@ -46,13 +46,9 @@ fn unsupported(name: &str, no: i64, reason: &str) -> Error {
     }
 }
 
-/// The clone flags of a clone or clone3 call.
+/// The clone flags of a clone, clone3, fork or vfork call.
 pub(crate) fn clone_flags(s: &mut RecordSession, tid: i32, no: i64, args: &[u64; 6]) -> u64 {
-    if no == libc::SYS_clone3 {
-        s.task(tid).read_u64(RemotePtr::new(args[0])).unwrap_or(0)
-    } else {
-        args[0]
-    }
+    syscalls::clone_flags(no, args, s.task(tid))
 }
 
 /// A syscall-entry stop of the running thread: check the table, let the syscall run.
@@ -134,6 +130,7 @@ pub(crate) fn enter(s: &mut RecordSession, tid: i32, mut regs: tracee::Regs) -> 
                     result: 0,
                     writes: Vec::new(),
                     file: None,
+                    output: None,
                 }),
             )?;
             s.thread(tid).state = State::Dead;
@@ -182,6 +179,14 @@ pub(crate) fn enter(s: &mut RecordSession, tid: i32, mut regs: tracee::Regs) -> 
             What::Normal
         }
         Class::Special(Special::Clone) => {
+            if no == libc::SYS_vfork {
+                // A vfork child runs in our memory until it execs, and what it writes there
+                // (dash's allocator state, its stack) would be an input replay cannot repeat, as
+                // replay creates no child. Make it a fork: vfork only promises to suspend the
+                // parent, and a correct program lets its child write nothing it relies on.
+                regs.set_syscall_no(libc::SYS_fork);
+                s.task(tid).set_regs(&regs)?;
+            }
             let flags = clone_flags(s, tid, no, &args);
             if flags & libc::CLONE_THREAD as u64 != 0 {
                 // From the first thread on, spin hints become counted scheduling points.
@@ -201,6 +206,9 @@ pub(crate) fn enter(s: &mut RecordSession, tid: i32, mut regs: tracee::Regs) -> 
         }
         _ => What::Normal,
     };
+    if row.output.is_some() {
+        crate::output::on_entry(s, tid, no, &args)?;
+    }
     s.thread(tid).state = State::InSyscall(Pending { no, args, what });
     if row.may_block(&args) {
         // Others run while it waits; it is recorded when next scheduled after it returns.
@@ -248,6 +256,7 @@ pub(crate) fn record_exit(s: &mut RecordSession, tid: i32, p: Pending) -> Result
     } else {
         Vec::new()
     };
+    let output = crate::output::on_exit(s, tid, &call)?;
     if crate::spin::maps_code(&call) {
         crate::spin::patch_new_code(s, tid)?;
     }
@@ -283,6 +292,7 @@ pub(crate) fn record_exit(s: &mut RecordSession, tid: i32, p: Pending) -> Result
             result,
             writes,
             file,
+            output,
         }),
     )?;
     if p.no == libc::SYS_set_tid_address {

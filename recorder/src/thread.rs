@@ -70,6 +70,8 @@ pub(crate) struct Thread {
     pub event_at: std::time::Instant,
     /// Tries to move a preemption out of a hot loop since its previous event.
     pub move_out_tries: u32,
+    /// The bytes waiting in the pipe or socket a syscall in flight copies to stdout or stderr.
+    pub peeked: Option<Vec<u8>>,
 }
 
 impl Thread {
@@ -92,6 +94,7 @@ impl Thread {
             event_sp: u64::MAX,
             event_at: std::time::Instant::now(),
             move_out_tries: 0,
+            peeked: None,
         }
     }
 

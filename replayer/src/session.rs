@@ -6,7 +6,7 @@ use std::io::Write as _;
 use std::os::unix::ffi::OsStringExt;
 use std::path::PathBuf;
 
-use pack::{Event, EventKind, ExitStatus, MemWrite, Position, SyscallEvent, TraceReader};
+use pack::{Event, EventKind, ExitStatus, MemWrite, Position, Stream, SyscallEvent, TraceReader};
 use tracee::syscalls::{self, Class, Special};
 use tracee::{insn, spawn, Pid, Regs, RemotePtr, Stop, Task};
 
@@ -193,6 +193,7 @@ impl ReplaySession {
                 parked: Parked::AtExec,
                 pause_hits: Default::default(),
                 at_chaos_point: false,
+                deferred: Vec::new(),
             },
         );
         let mut s = ReplaySession {
@@ -386,6 +387,19 @@ impl ReplaySession {
                         return Ok(());
                     }
                     self.task(tid)?.cont(None)?;
+                    continue;
+                }
+            }
+            if let Stop::Signal(sig) = stop {
+                let t = self.thread(tid)?;
+                if let Some(i) = t.deferred.iter().position(|(s, _)| *s == sig) {
+                    // A signal it blocked when it was made pending, delivered now that it is
+                    // unblocked: as it first came, at no event (the recorder did the same).
+                    let (_, info) = t.deferred.remove(i);
+                    if info.len() == 128 {
+                        t.task.set_siginfo_bytes(&info)?;
+                    }
+                    t.task.cont(Some(sig))?;
                     continue;
                 }
             }
@@ -589,6 +603,16 @@ impl ReplaySession {
                 self.consume()?;
                 self.resume(tid, Some(sig))?;
             }
+            (EventKind::Signal(s), _)
+                if !s.synchronous && self.task(tid)?.signal_held_by_mask(s.signo)? =>
+            {
+                // Made pending (by resume) while the thread blocks it, as when recording: it
+                // ran on to its next stop, which the next event is matched with; the kernel
+                // delivers the signal when the thread unblocks it.
+                let (signo, info) = (s.signo, s.siginfo.clone());
+                self.thread(tid)?.deferred.push((signo, info));
+                self.consume()?;
+            }
             (EventKind::Schedule { position: None }, Parked::Ready) => {
                 self.consume()?;
                 self.resume(tid, None)?;
@@ -713,12 +737,13 @@ impl ReplaySession {
     /// Set the recorded result and memory; the kernel skips the syscall.
     fn emulate(&mut self, tid: i32, regs: &mut Regs, ev: &SyscallEvent) -> Result<()> {
         let echo = self.echo && ev.result > 0;
+        let legacy = self.reader.header().format_version < 2;
         let task = self.task(tid)?;
         for w in &ev.writes {
             task.write_bytes(RemotePtr::new(w.addr), &w.data)?;
         }
         if echo {
-            echo_output(task, ev);
+            echo_output(task, ev, legacy);
         }
         regs.set_syscall_no(-1);
         regs.set_result(ev.result);
@@ -876,13 +901,7 @@ impl ReplaySession {
     /// clone of a thread: create it for real, under its recorded tid as the program sees it.
     /// A child process (fork, vfork, posix_spawn) is not re-created: its effects are in the trace.
     fn replay_clone(&mut self, tid: i32, regs: &mut Regs, ev: &SyscallEvent) -> Result<()> {
-        let flags = if ev.no as i64 == libc::SYS_clone3 {
-            self.task(tid)?.read_u64(RemotePtr::new(ev.args[0]))?
-        } else if ev.no as i64 == libc::SYS_clone {
-            ev.args[0]
-        } else {
-            0
-        };
+        let flags = tracee::syscalls::clone_flags(ev.no as i64, &ev.args, self.task(tid)?);
         if flags & libc::CLONE_THREAD as u64 == 0 || ev.result <= 0 {
             return self.emulate(tid, regs, ev);
         }
@@ -934,6 +953,7 @@ impl ReplaySession {
                 parked: Parked::Ready,
                 pause_hits: Default::default(),
                 at_chaos_point: false,
+                deferred: Vec::new(),
             },
         );
         Ok(())
@@ -1155,42 +1175,45 @@ impl EventExt for Event {
     }
 }
 
-/// Write what the program writes to stdout/stderr to ours.
-fn echo_output(task: &mut Task, ev: &SyscallEvent) {
-    let fd = ev.args[0];
-    if fd != 1 && fd != 2 {
+/// Print what the call sent to the recording's stdout or stderr on ours: the bytes the kernel
+/// copied, kept in the event, or those it took from the program's memory. Traces of format 1 did
+/// not say which stream a call reached: there, writes to fds 1 and 2 are echoed.
+fn echo_output(task: &mut Task, ev: &SyscallEvent, legacy: bool) {
+    let Some(sends) = tracee::syscalls::lookup(ev.no as i64).and_then(|r| r.output) else {
         return;
-    }
-    let chunks: Vec<(u64, usize)> = match ev.no as i64 {
-        libc::SYS_write => vec![(ev.args[1], ev.result as usize)],
-        libc::SYS_writev => {
-            let raw = task.read_prefix(
-                RemotePtr::new(ev.args[1]),
-                (ev.args[2].min(1024) * 16) as usize,
-            );
-            let mut left = ev.result as u64;
-            let mut v = Vec::new();
-            for c in raw.chunks_exact(16) {
-                if left == 0 {
-                    break;
-                }
-                let base = u64::from_le_bytes(c[0..8].try_into().expect("8 bytes"));
-                let len = u64::from_le_bytes(c[8..16].try_into().expect("8 bytes")).min(left);
-                v.push((base, len as usize));
-                left -= len;
-            }
-            v
+    };
+    let stream = if legacy {
+        match (sends, ev.args[0]) {
+            (tracee::syscalls::Output::Copy { .. }, _) => return,
+            (_, 1) => Stream::Stdout,
+            (_, 2) => Stream::Stderr,
+            _ => return,
         }
-        _ => return,
-    };
-    let datas = task.read_ranges(&chunks);
-    let mut out: Box<dyn std::io::Write> = if fd == 1 {
-        Box::new(std::io::stdout().lock())
     } else {
-        Box::new(std::io::stderr().lock())
+        match &ev.output {
+            Some(o) => o.stream,
+            None => return,
+        }
     };
-    for d in datas {
-        let _ = out.write_all(&d);
+    let mut out: Box<dyn std::io::Write> = match stream {
+        Stream::Stdout => Box::new(std::io::stdout().lock()),
+        Stream::Stderr => Box::new(std::io::stderr().lock()),
+    };
+    match &ev.output {
+        Some(o) if !o.copied.is_empty() => {
+            let _ = out.write_all(&o.copied);
+        }
+        _ => {
+            let call = tracee::syscalls::Call {
+                no: ev.no,
+                args: ev.args,
+                result: ev.result,
+            };
+            let regions = sends.sent_regions(&call, task);
+            for d in task.read_ranges(&regions) {
+                let _ = out.write_all(&d);
+            }
+        }
     }
     let _ = out.flush();
 }

@@ -8,6 +8,7 @@ pub mod cpuid;
 pub mod digest;
 mod elf;
 mod error;
+pub mod fds;
 pub mod insn;
 pub mod interrupt;
 pub mod probe;

@@ -445,6 +445,28 @@ impl Task {
         ptrace::setsiginfo(self.tid, &info).map_err(self.err("SETSIGINFO"))
     }
 
+    /// Whether `sig` is pending for this thread (or its process) while the thread blocks it:
+    /// the kernel delivers it when the thread unblocks it.
+    pub fn signal_held_by_mask(&self, sig: i32) -> Result<bool> {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.tid)).map_err(|source| {
+                Error::Proc {
+                    tid: self.tid.as_raw(),
+                    source,
+                }
+            })?;
+        let mask = |key: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(key))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+                .unwrap_or(0)
+        };
+        let bit = 1u64 << ((sig - 1) & 63);
+        let pending = (mask("SigPnd:") | mask("ShdPnd:")) & bit != 0;
+        Ok(pending && mask("SigBlk:") & bit != 0)
+    }
+
     /// Send `sig` to this thread (it becomes pending; a stopped thread takes it when resumed).
     pub fn send_signal(&self, sig: i32) -> Result<()> {
         // SAFETY: tgkill takes plain integers.

@@ -14,6 +14,7 @@ use std::sync::LazyLock;
 use crate::task::Task;
 
 pub use table::ROWS;
+pub use thread::clone_flags;
 
 /// How record and replay treat a syscall.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -106,6 +107,51 @@ pub enum Timeout {
     MillisArg(usize),
 }
 
+/// What a syscall sends to a file descriptor: the recorder notes when that descriptor is the
+/// recording's stdout or stderr (whatever its number), and replay prints the same bytes there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Output {
+    /// The program's buffer in argument `buf`, as many bytes as the result says, to the fd in
+    /// argument `fd` (write, pwrite64).
+    Buffer { fd: usize, buf: usize },
+    /// The iovec array in argument `iov` (its count in the next argument), as many bytes as the
+    /// result says, to the fd in argument `fd` (writev, pwritev, pwritev2, vmsplice).
+    Iovec { fd: usize, iov: usize },
+    /// Bytes the kernel copies from the fd in argument `from` to the fd in argument `fd`, read
+    /// from the file at the offset in the u64 that argument `offset` points to when it is not
+    /// null (sendfile, copy_file_range, splice, tee). They are not in the program's memory:
+    /// the recorder keeps a copy.
+    Copy {
+        fd: usize,
+        from: usize,
+        offset: Option<usize>,
+    },
+}
+
+impl Output {
+    /// The regions of the program's memory the call sent (empty for a kernel copy).
+    pub fn sent_regions(self, call: &Call, task: &mut Task) -> Vec<(u64, usize)> {
+        let total = call.result.max(0) as u64;
+        match self {
+            Output::Buffer { buf, .. } if total > 0 => {
+                vec![(call.args[buf], total.min(MAX_REGION) as usize)]
+            }
+            Output::Iovec { iov, .. } if total > 0 => {
+                let v = read_iovecs(task, call.args[iov], call.args[iov + 1]);
+                scatter(&v, total.min(MAX_REGION))
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// The argument that holds the written file descriptor.
+    pub fn fd_arg(self) -> usize {
+        match self {
+            Output::Buffer { fd, .. } | Output::Iovec { fd, .. } | Output::Copy { fd, .. } => fd,
+        }
+    }
+}
+
 /// One row of the table.
 pub struct Row {
     pub no: u32,
@@ -121,6 +167,8 @@ pub struct Row {
     pub silent: bool,
     /// Where a blocking call's timeout is.
     pub timeout: Timeout,
+    /// What it sends to a file descriptor, if anything.
+    pub output: Option<Output>,
 }
 
 impl Row {
@@ -163,6 +211,12 @@ impl Row {
     /// Whether a call that waited on a clock returned because its time was up.
     pub fn timed_out(&self, args: &[u64; 6], result: i64) -> bool {
         self.waits_on_clock(args) && (result == 0 || result == -(libc::ETIMEDOUT as i64))
+    }
+
+    /// The same row, sending `o` to a file descriptor.
+    pub(crate) const fn output(mut self, o: Output) -> Row {
+        self.output = Some(o);
+        self
     }
 
     /// Whether this call may block (futex: only its wait operations).

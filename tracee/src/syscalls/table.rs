@@ -5,7 +5,8 @@ use super::Class::{Emulate, Execute, ExecuteSetResult, Special as Sp, Unsupporte
 use super::Len::{Arg, Const, Ret, RetTimes, U32At};
 use super::Special::{Clone, Execve, Exit, Kill, Mmap, Rseq, Sigreturn};
 use super::{
-    fs, mm, net, signal, thread, w, w_always, Class, CustomWrites, Row, Timeout, Write, Writes,
+    fs, mm, net, signal, thread, w, w_always, Class, CustomWrites, Output, Row, Timeout, Write,
+    Writes,
 };
 use libc::*;
 
@@ -18,6 +19,7 @@ const fn r(no: c_long, name: &'static str, class: Class, writes: &'static [Write
         blocks: false,
         silent: false,
         timeout: Timeout::None,
+        output: None,
     }
 }
 
@@ -30,9 +32,12 @@ const fn rc(no: c_long, name: &'static str, class: Class, f: CustomWrites) -> Ro
         blocks: false,
         silent: false,
         timeout: Timeout::None,
+        output: None,
     }
 }
 
+const BUF: Output = Output::Buffer { fd: 0, buf: 1 };
+const IOV: Output = Output::Iovec { fd: 0, iov: 1 };
 const STAT: u64 = 144;
 const TIMESPEC: u64 = 16;
 const RUSAGE: u64 = 144;
@@ -42,7 +47,7 @@ const NO_ADMIN: Class = Unsupported("system administration calls are not recorde
 pub static ROWS: &[Row] = &[
     // --- files and directories
     r(SYS_read, "read", Emulate, &[w(1, Ret)]).blocking(),
-    r(SYS_write, "write", Emulate, &[]).blocking(),
+    r(SYS_write, "write", Emulate, &[]).blocking().output(BUF),
     r(SYS_open, "open", Emulate, &[]).blocking(),
     r(SYS_openat, "openat", Emulate, &[]).blocking(),
     r(SYS_openat2, "openat2", Emulate, &[]).blocking(),
@@ -58,13 +63,13 @@ pub static ROWS: &[Row] = &[
     r(SYS_fstatfs, "fstatfs", Emulate, &[w(1, Const(120))]),
     r(SYS_lseek, "lseek", Emulate, &[]),
     r(SYS_pread64, "pread64", Emulate, &[w(1, Ret)]).blocking(),
-    r(SYS_pwrite64, "pwrite64", Emulate, &[]),
+    r(SYS_pwrite64, "pwrite64", Emulate, &[]).output(BUF),
     rc(SYS_readv, "readv", Emulate, fs::readv).blocking(),
     rc(SYS_preadv, "preadv", Emulate, fs::readv),
     rc(SYS_preadv2, "preadv2", Emulate, fs::readv),
-    r(SYS_writev, "writev", Emulate, &[]).blocking(),
-    r(SYS_pwritev, "pwritev", Emulate, &[]),
-    r(SYS_pwritev2, "pwritev2", Emulate, &[]),
+    r(SYS_writev, "writev", Emulate, &[]).blocking().output(IOV),
+    r(SYS_pwritev, "pwritev", Emulate, &[]).output(IOV),
+    r(SYS_pwritev2, "pwritev2", Emulate, &[]).output(IOV),
     r(SYS_access, "access", Emulate, &[]),
     r(SYS_faccessat, "faccessat", Emulate, &[]),
     r(SYS_faccessat2, "faccessat2", Emulate, &[]),
@@ -131,22 +136,44 @@ pub static ROWS: &[Row] = &[
     r(SYS_removexattr, "removexattr", Emulate, &[]),
     r(SYS_lremovexattr, "lremovexattr", Emulate, &[]),
     r(SYS_fremovexattr, "fremovexattr", Emulate, &[]),
-    r(SYS_sendfile, "sendfile", Emulate, &[w(2, Const(8))]).blocking(),
+    r(SYS_sendfile, "sendfile", Emulate, &[w(2, Const(8))])
+        .blocking()
+        .output(Output::Copy {
+            fd: 0,
+            from: 1,
+            offset: Some(2),
+        }),
     r(
         SYS_copy_file_range,
         "copy_file_range",
         Emulate,
         &[w(1, Const(8)), w(3, Const(8))],
     )
-    .blocking(),
+    .blocking()
+    .output(Output::Copy {
+        fd: 2,
+        from: 0,
+        offset: Some(1),
+    }),
     r(
         SYS_splice,
         "splice",
         Emulate,
         &[w(1, Const(8)), w(3, Const(8))],
     )
-    .blocking(),
-    r(SYS_tee, "tee", Emulate, &[]).blocking(),
+    .blocking()
+    .output(Output::Copy {
+        fd: 2,
+        from: 0,
+        offset: Some(1),
+    }),
+    r(SYS_tee, "tee", Emulate, &[])
+        .blocking()
+        .output(Output::Copy {
+            fd: 1,
+            from: 0,
+            offset: None,
+        }),
     r(SYS_inotify_init, "inotify_init", Emulate, &[]),
     r(SYS_inotify_init1, "inotify_init1", Emulate, &[]),
     r(SYS_inotify_add_watch, "inotify_add_watch", Emulate, &[]),
