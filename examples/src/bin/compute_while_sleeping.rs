@@ -13,7 +13,10 @@ static DONE: AtomicBool = AtomicBool::new(false);
 
 #[inline(never)]
 fn mix(x: u64) -> u64 {
-    black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407))
+    black_box(
+        x.wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407),
+    )
 }
 
 #[inline(never)]
