@@ -66,7 +66,7 @@ const COMPUTING_BUDGET: Duration = Duration::from_secs(2);
 /// natively it would run at once on another CPU).
 const COMPUTING_BUDGET_WOKEN: Duration = Duration::from_millis(20);
 /// How long the thread may run to reach one of the outer return addresses.
-const MOVE_OUT_LIMIT: Duration = Duration::from_millis(100);
+const MOVE_OUT_LIMIT: Duration = Duration::from_millis(50);
 /// A return address whose estimated passes since the thread's previous event exceed this is
 /// not taken (each pass costs replay a stop).
 const MOVE_OUT_MAX_PASSES: f64 = 2000.0;
@@ -100,7 +100,8 @@ pub(crate) fn on_interrupted(s: &mut RecordSession, tid: i32) -> Result<()> {
         COMPUTING_BUDGET
     };
     if since.elapsed() > budget {
-        return move_out(s, tid);
+        let livelock = since.elapsed() > COMPUTING_BUDGET;
+        return move_out(s, tid, livelock);
     }
     let exclude = in_flight(s, tid);
     let task = s.task(tid);
@@ -146,7 +147,6 @@ fn preempt_here(
         },
     )?;
     s.preemptions += 1;
-    s.thread(tid).event_sp = regs.sp();
     if costly {
         s.uncounted_preemptions += 1;
     }
@@ -155,43 +155,81 @@ fn preempt_here(
     Ok(())
 }
 
-/// A computing thread must give way: run it on to a return address of one of the frames around
-/// its previous event's stack depth (found by unwinding), the first it reaches that it passes
-/// rarely, and preempt it there. Replay stops at each pass over that address since the thread's
-/// previous event, so an address the thread passes often (a hot loop's callee returning) is
-/// dropped at its first hit: its passes since the event are estimated from how soon it came.
-/// If it reaches none in time, it runs on (looked at again later); after a few tries it is
-/// preempted where it then is.
-fn move_out(s: &mut RecordSession, tid: i32) -> Result<()> {
-    let regs = s.task(tid).regs()?;
-    let event_sp = s.thread(tid).event_sp;
-    let mut unwinder = std::mem::take(&mut s.unwinder);
-    let frames = unwinder.frames(s.task(tid), &regs, 256);
-    s.unwinder = unwinder;
-    // The two innermost frames older than the event and the two outermost newer ones.
-    let older = frames.iter().filter(|f| f.cfa > event_sp).take(2);
-    let newer = frames.iter().filter(|f| f.cfa <= event_sp).rev().take(2);
-    let mut targets: Vec<u64> = Vec::new();
-    for f in older.chain(newer) {
-        if !targets.contains(&f.return_address) {
-            targets.push(f.return_address);
+/// A computing thread must give way: run it on to a return address of one of its callers (found
+/// by unwinding), the first it reaches that it passes rarely, and preempt it there. Replay stops
+/// at each pass over that address since the thread's previous event, so an address the thread
+/// passes often (a hot loop's callee returning) is dropped: its passes since the event are
+/// estimated from the time between its first two hits. Up to 4 are armed at once (the debug
+/// registers), innermost first, the next caller taking a dropped one's place. If it reaches
+/// none in time, it runs on (looked at again later); at the last try it is preempted at the
+/// least often passed address seen, or where it is when none was reached.
+fn move_out(s: &mut RecordSession, tid: i32, livelock: bool) -> Result<()> {
+    let last_try = s.thread(tid).move_out_tries + 1 >= MOVE_OUT_TRIES;
+    // Only a possible livelock justifies a costly position; a late sleeper does not.
+    let best = s.thread(tid).move_out_best.filter(|_| livelock);
+    let mut waiting: Vec<u64> = Vec::new();
+    match best {
+        Some((addr, _)) if last_try => waiting.push(addr),
+        _ => {
+            let regs = s.task(tid).regs()?;
+            let mut unwinder = std::mem::take(&mut s.unwinder);
+            let frames = unwinder.frames(s.task(tid), &regs, 256);
+            s.unwinder = unwinder;
+            for f in &frames {
+                let dropped = s.thread(tid).move_out_dropped.contains(&f.return_address);
+                if !dropped && !waiting.contains(&f.return_address) {
+                    waiting.push(f.return_address);
+                }
+            }
+            waiting.reverse(); // popped innermost first
         }
     }
-    let since_event = s.thread(tid).event_at.elapsed();
-    let armed = Instant::now();
-    while !targets.is_empty() {
-        let left = MOVE_OUT_LIMIT.saturating_sub(armed.elapsed());
-        match run_to(s, tid, &targets, Some(left))? {
+    let since_event = s.thread(tid).event_at.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let real = s.task(tid).tid;
+    let cpu = || tracee::cpu_time_ns(real).unwrap_or(0);
+    // (address, the thread's CPU time at its first hit)
+    let mut armed: Vec<(u64, Option<u64>)> = Vec::new();
+    loop {
+        while armed.len() < 4 {
+            match waiting.pop() {
+                Some(a) => armed.push((a, None)),
+                None => break,
+            }
+        }
+        if armed.is_empty() {
+            break;
+        }
+        let pcs: Vec<u64> = armed.iter().map(|&(a, _)| a).collect();
+        let left = MOVE_OUT_LIMIT.saturating_sub(started.elapsed());
+        match run_to(s, tid, &pcs, Some(left))? {
             None => return Ok(()),
-            Some(i) if i < targets.len() => {
-                let after = armed.elapsed().max(Duration::from_micros(1));
-                let estimate = since_event.as_secs_f64() / after.as_secs_f64() + 1.0;
-                if estimate <= MOVE_OUT_MAX_PASSES {
+            Some(i) if i < pcs.len() => {
+                let take = if last_try && best.is_some() {
+                    true
+                } else if let Some(first) = armed[i].1 {
+                    // The thread's own CPU time between two passes (not ours at its stops);
+                    // against wall time since its event, the estimate errs on the high side.
+                    let every = (cpu().saturating_sub(first) as f64 / 1e9).max(1e-6);
+                    let estimate = since_event / every + 2.0;
+                    let t = s.thread(tid);
+                    if t.move_out_best.is_none_or(|(_, e)| estimate < e) {
+                        t.move_out_best = Some((pcs[i], estimate));
+                    }
+                    if estimate > MOVE_OUT_MAX_PASSES {
+                        t.move_out_dropped.push(pcs[i]);
+                        armed.remove(i);
+                    }
+                    estimate <= MOVE_OUT_MAX_PASSES
+                } else {
+                    armed[i].1 = Some(cpu());
+                    false
+                };
+                if take {
                     s.moved_out += 1;
                     let exclude = in_flight(s, tid);
                     return preempt_here(s, tid, &exclude, true);
                 }
-                targets.remove(i);
             }
             // The limit passed (the thread is stopped by our interrupt).
             Some(_) => break,
@@ -199,7 +237,12 @@ fn move_out(s: &mut RecordSession, tid: i32) -> Result<()> {
     }
     let t = s.thread(tid);
     t.move_out_tries += 1;
-    if t.move_out_tries < MOVE_OUT_TRIES {
+    if !last_try || !livelock {
+        if !livelock && last_try {
+            // Give up on this computation for timing's sake; the livelock budget still holds.
+            t.move_out_tries = 0;
+            t.move_out_best = None;
+        }
         s.recheck_later();
         return s.resume(tid, None);
     }
@@ -276,7 +319,6 @@ pub(crate) fn at_counted_point(
         },
     )?;
     s.preemptions += 1;
-    s.thread(tid).event_sp = regs.sp();
     s.thread(tid).state = State::Ready;
     s.current = None;
     Ok(())

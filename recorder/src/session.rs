@@ -262,6 +262,8 @@ impl RecordSession {
             t.computing_since = None;
             t.event_at = Instant::now();
             t.move_out_tries = 0;
+            t.move_out_dropped.clear();
+            t.move_out_best = None;
         }
         Ok(self.writer.push(&Event { tid, kind })?)
     }

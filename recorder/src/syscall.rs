@@ -230,7 +230,6 @@ pub(crate) fn record_exit(s: &mut RecordSession, tid: i32, p: Pending) -> Result
         }
         What::Normal => regs.result(),
     };
-    s.thread(tid).event_sp = regs.sp();
     if result == 0 && s.chaos.as_ref().is_some_and(|c| c.clock_boundary) {
         crate::chaos::shift_wall_clock(s, tid, p.no, &p.args)?;
     }

@@ -64,12 +64,14 @@ pub(crate) struct Thread {
     pub woke: Option<std::time::Instant>,
     /// That call returned because its time ran out (a sleep, a timeout): it must not wait long.
     pub woke_by_timer: bool,
-    /// Its stack pointer at its previous event (frames below it are newer than that event).
-    pub event_sp: u64,
     /// When its previous event was recorded.
     pub event_at: std::time::Instant,
     /// Tries to move a preemption out of a hot loop since its previous event.
     pub move_out_tries: u32,
+    /// Return addresses found to be passed too often for a position since its previous event.
+    pub move_out_dropped: Vec<u64>,
+    /// The least often passed return address seen so far, with its estimated passes.
+    pub move_out_best: Option<(u64, f64)>,
     /// The bytes waiting in the pipe or socket a syscall in flight copies to stdout or stderr.
     pub peeked: Option<Vec<u8>>,
 }
@@ -91,9 +93,10 @@ impl Thread {
             clear_tid: 0,
             woke: None,
             woke_by_timer: false,
-            event_sp: u64::MAX,
             event_at: std::time::Instant::now(),
             move_out_tries: 0,
+            move_out_dropped: Vec::new(),
+            move_out_best: None,
             peeked: None,
         }
     }

@@ -320,6 +320,29 @@ const CASES: &[Case] = &[
         needs_threads: true,
         ..BASE
     },
+    // Regression (issue 16 case 6): a thread polling a channel with try_iter, whose only
+    // syscalls are the allocator's silent mprotects, starved the woken main thread (a recording
+    // grew to 4 GB); it is now switched before a silent call's syscall instruction.
+    Case {
+        name: "thread_that_never_blocks_lets_the_woken_one_run",
+        prog: Prog::Example("try_iter_spin"),
+        stdout_has: &["poller counted 6\n"],
+        native_same: true,
+        needs_threads: true,
+        ..BASE
+    },
+    // Regression (issue 16 cases 1 and 5): a sleeper behind a thread computing without
+    // syscalls woke up to 2 s late, and the preemption at an uncounted position in the hot loop
+    // made replay search for it hit by hit; it now gives way at an outer frame's return.
+    Case {
+        name: "sleeper_behind_a_computing_thread_wakes_on_time",
+        prog: Prog::Example("compute_while_sleeping"),
+        args: &["300"],
+        stdout_has: &["on time\n"],
+        native_same: true,
+        needs_threads: true,
+        ..BASE
+    },
     Case {
         name: "spin_flag",
         prog: Prog::Example("spin_flag"),

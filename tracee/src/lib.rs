@@ -30,6 +30,13 @@ pub use stop::Stop;
 pub use task::{shares_memory, tgid_of, StepOver, Task};
 
 /// `uname -r` of this machine.
+/// The CPU time thread `tid` has run, in nanoseconds (from /proc: it leaves out the time the
+/// thread sat stopped by ptrace).
+pub fn cpu_time_ns(tid: Pid) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{tid}/schedstat")).ok()?;
+    text.split_whitespace().next()?.parse().ok()
+}
+
 pub fn kernel_release() -> String {
     nix::sys::utsname::uname()
         .map(|u| u.release().to_string_lossy().into_owned())

@@ -28,10 +28,15 @@ fn chunk(mut x: u64) -> u64 {
 }
 
 fn main() {
-    let worker = thread::spawn(|| {
+    // Chunks of work (argument 1; 3000 is about a second in a release build).
+    let chunks: u64 = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(3_000);
+    let worker = thread::spawn(move || {
         let mut x = 1u64;
-        // About a second of work, in chunks; no syscall inside (the clock would be one).
-        for _ in 0..3_000 {
+        // No syscall inside (reading the clock would be one).
+        for _ in 0..chunks {
             x = chunk(x);
         }
         black_box(DONE.load(Ordering::Relaxed));
