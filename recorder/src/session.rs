@@ -656,8 +656,12 @@ impl RecordSession {
                         self.resume(tid, None)?;
                     }
                 } else if state == State::Ready {
-                    // A new thread's first stop: it waits to be scheduled.
+                    // A new thread's first stop: it waits to be scheduled, a slice at most
+                    // (its creator keeps the CPU to its next exact point after that).
                     t.parked = true;
+                    if self.slice_over() {
+                        self.slice_restart();
+                    }
                     if let Some(c) = self.chaos.as_mut() {
                         c.on_new_thread(tid);
                         c.on_runnable(tid);
@@ -707,6 +711,9 @@ impl RecordSession {
         let mut t = Thread::new(Task::new(pid, self.leader), State::Ready);
         t.unborn = true;
         self.threads.insert(tid, t);
+        if self.slice_over() {
+            self.slice_restart();
+        }
         if let Some(c) = self.chaos.as_mut() {
             c.on_new_thread(tid);
             c.on_runnable(tid);
