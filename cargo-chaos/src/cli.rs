@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 use pack::ExitStatus;
 
 use crate::exit::Error;
-use crate::{info, paths};
+use crate::{info, pack_cmd, paths};
 
 /// Record programs and tests, catch flaky failures, replay them exactly.
 #[derive(Parser, Debug)]
@@ -54,6 +54,15 @@ enum Command {
         /// The trace (default: the latest one recorded here).
         trace: Option<PathBuf>,
     },
+    /// Pack a trace into one self-contained file (executable and libraries inside) for upload;
+    /// `replay`, `info` and `dump` take the packed file like a trace directory.
+    Pack {
+        /// The trace directory (default: the latest one recorded here).
+        trace: Option<PathBuf>,
+        /// The packed file to write (default: NAME.crtpack beside NAME.trace).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
 }
 
 pub fn run(args: Vec<OsString>) -> Result<ExitCode, Error> {
@@ -87,14 +96,22 @@ pub fn run(args: Vec<OsString>) -> Result<ExitCode, Error> {
                     "replay needs -a (autopilot); the gdb server comes later".into(),
                 ));
             }
-            replay(trace.unwrap_or_else(paths::latest))
+            replay(pack_cmd::resolve(&trace.unwrap_or_else(paths::latest))?)
         }
         Command::Dump { trace } => {
-            crate::dump::run(&trace.unwrap_or_else(paths::latest))?;
+            crate::dump::run(&pack_cmd::resolve(&trace.unwrap_or_else(paths::latest))?)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Info { trace } => {
-            info::run(&trace.unwrap_or_else(paths::latest))?;
+            let trace = trace.unwrap_or_else(paths::latest);
+            if let Some(line) = pack_cmd::describe(&trace) {
+                print!("{line}");
+            }
+            info::run(&pack_cmd::resolve(&trace)?)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Pack { trace, output } => {
+            pack_cmd::run(&trace.unwrap_or_else(paths::latest), output)?;
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -171,6 +188,9 @@ fn replay(trace: PathBuf) -> Result<ExitCode, Error> {
                 "warning: this trace was recorded on a CPU with other features; replay may diverge:\n  {}",
                 diffs.join("\n  ")
             );
+            if !tracee::cpuid::faulting_available() {
+                eprintln!("  (this machine has no CPUID faulting, so the program sees its own CPU's features)");
+            }
         }
     }
     let session = replayer::ReplaySession::start(replayer::ReplayOptions {

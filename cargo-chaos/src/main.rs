@@ -5,6 +5,7 @@ mod cli;
 mod dump;
 mod exit;
 mod info;
+mod pack_cmd;
 mod paths;
 
 use std::process::ExitCode;

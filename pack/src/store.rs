@@ -227,7 +227,9 @@ impl FileStore {
                     path: path.to_owned(),
                 });
             }
-            out.set_permissions(fs::Permissions::from_mode(0o444))
+            // Read-only, keeping the execute bits: the stored executable is run by replay.
+            let exec = file.metadata().map(|m| m.mode() & 0o111).unwrap_or(0);
+            out.set_permissions(fs::Permissions::from_mode(0o444 | exec))
                 .ctx("chmod", &tmp)?;
             drop(out);
             let dest = self.dir.join(&hash);

@@ -182,6 +182,15 @@ impl RecordSession {
                     return Err(e.into());
                 }
             };
+        // The executable goes in the store too (the kernel mapped it, no mmap names it), so a
+        // rebuild, or a packed copy on another machine, still replays the recorded bytes.
+        let mut writer = writer;
+        let exe = PathBuf::from(OsString::from_vec(header.program.clone()));
+        if let Err(e) = interrupt::without_stop_signals(|| writer.store_program(&exe)) {
+            task.kill();
+            let _ = tracee::stop::wait(Some(task.tid));
+            return Err(e.into());
+        }
         // Share one CPU with the program (its threads inherit the pin); the writer thread,
         // started before we pin ourselves, keeps the whole mask to compress elsewhere.
         let cpu = tracee::affinity::choose_cpu(&mask);
