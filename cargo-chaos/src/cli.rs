@@ -32,6 +32,10 @@ enum Command {
         /// The chaos seed (default: a fresh random one, kept in the trace header).
         #[arg(long, requires = "chaos")]
         seed: Option<u64>,
+        /// Under CI (`CI` set) secret-looking variables (TOKEN, SECRET, PASSWORD, KEY,
+        /// CREDENTIAL in the name) are not passed to the program: keep this one (repeatable).
+        #[arg(long = "keep-env", value_name = "NAME")]
+        keep_env: Vec<String>,
         /// The program and its arguments.
         #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
         command: Vec<OsString>,
@@ -83,12 +87,18 @@ pub fn run(args: Vec<OsString>) -> Result<ExitCode, Error> {
             output,
             chaos,
             seed,
+            keep_env,
             command,
         } => {
             let chaos = chaos.then(|| recorder::ChaosOptions {
                 seed: seed.unwrap_or_else(random_seed),
             });
-            record(output, chaos, command)
+            record(
+                output,
+                chaos,
+                crate::secrets::record_env(&keep_env),
+                command,
+            )
         }
         Command::Replay { autopilot, trace } => {
             if !autopilot {
@@ -136,6 +146,7 @@ fn random_seed() -> u64 {
 fn record(
     output: Option<PathBuf>,
     chaos: Option<recorder::ChaosOptions>,
+    env: Option<Vec<Vec<u8>>>,
     mut command: Vec<OsString>,
 ) -> Result<ExitCode, Error> {
     let program = command.remove(0);
@@ -156,6 +167,7 @@ fn record(
         args: command,
         output: output.clone(),
         chaos,
+        env,
     })
     .map_err(err)?;
     let outcome = session.run();

@@ -7,6 +7,7 @@ mod exit;
 mod info;
 mod pack_cmd;
 mod paths;
+mod secrets;
 
 use std::process::ExitCode;
 

@@ -26,6 +26,8 @@ pub struct RecordOptions {
     pub output: PathBuf,
     /// Record under chaos scheduling with these settings.
     pub chaos: Option<crate::chaos::ChaosOptions>,
+    /// The program's environment as `NAME=value` entries (`None`: this process's environment).
+    pub env: Option<Vec<Vec<u8>>>,
 }
 
 /// What one `step` did.
@@ -109,14 +111,16 @@ impl RecordSession {
         let program = spawn::resolve_program(&opts.program, path_var.as_deref())?;
         let mut argv = vec![opts.program.as_bytes().to_vec()];
         argv.extend(opts.args.iter().map(|a| a.as_bytes().to_vec()));
-        let env: Vec<Vec<u8>> = std::env::vars_os()
-            .map(|(k, v)| {
-                let mut e = k.into_vec();
-                e.push(b'=');
-                e.extend(v.into_vec());
-                e
-            })
-            .collect();
+        let env: Vec<Vec<u8>> = opts.env.clone().unwrap_or_else(|| {
+            std::env::vars_os()
+                .map(|(k, v)| {
+                    let mut e = k.into_vec();
+                    e.push(b'=');
+                    e.extend(v.into_vec());
+                    e
+                })
+                .collect()
+        });
         let cwd = std::env::current_dir()
             .map_err(|e| Error::Other(format!("cannot read the current directory: {e}")))?;
         let header = Header {
