@@ -67,6 +67,57 @@ enum Command {
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
+    /// Download a CI run's packed traces (from the PR comment's artifact link or a run id),
+    /// verify them, and print the replay command (or replay with --replay). Needs GITHUB_TOKEN;
+    /// `gh run download RUN -n NAME` works too.
+    Fetch {
+        /// https://github.com/OWNER/NAME/actions/runs/RUN/artifacts/ID, or a run id.
+        source: String,
+        /// The repository (default: the one in the link, else GITHUB_REPOSITORY).
+        #[arg(long, value_name = "OWNER/NAME")]
+        repo: Option<String>,
+        /// The packed trace to replay when the artifact holds several.
+        #[arg(long, value_name = "NAME.crtpack")]
+        trace: Option<String>,
+        /// Replay it (exits like the replayed program).
+        #[arg(long)]
+        replay: bool,
+    },
+    /// For CI workflows: the PR comment, the job summary, packing the caught failures.
+    #[command(subcommand)]
+    Ci(CiCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum CiCommand {
+    /// Create or update the one comment on a PR listing the caught failures.
+    Comment {
+        #[arg(long)]
+        pr: u64,
+        /// The report (default: target/record-test/report.json).
+        #[arg(long)]
+        report: Option<PathBuf>,
+        /// The repository (default: GITHUB_REPOSITORY).
+        #[arg(long, value_name = "OWNER/NAME")]
+        repo: Option<String>,
+        /// The uploaded traces' artifact (actions/upload-artifact's `artifact-url` output).
+        #[arg(long)]
+        artifact_url: Option<String>,
+    },
+    /// Print the job summary's Markdown (append it to $GITHUB_STEP_SUMMARY).
+    Summary {
+        #[arg(long)]
+        report: Option<PathBuf>,
+        #[arg(long)]
+        artifact_url: Option<String>,
+    },
+    /// Pack the trace of every caught failure of the report into DIR.
+    PackFailures {
+        #[arg(long)]
+        report: Option<PathBuf>,
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
 }
 
 pub fn run(args: Vec<OsString>) -> Result<ExitCode, Error> {
@@ -122,6 +173,33 @@ pub fn run(args: Vec<OsString>) -> Result<ExitCode, Error> {
         }
         Command::Pack { trace, output } => {
             pack_cmd::run(&trace.unwrap_or_else(paths::latest), output)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Fetch {
+            source,
+            repo,
+            trace,
+            replay: run_it,
+        } => match crate::ci_cmd::fetch(&source, repo, trace, run_it)? {
+            Some(packed) => replay(pack_cmd::resolve(&packed)?),
+            None => Ok(ExitCode::SUCCESS),
+        },
+        Command::Ci(c) => {
+            match c {
+                CiCommand::Comment {
+                    pr,
+                    report,
+                    repo,
+                    artifact_url,
+                } => crate::ci_cmd::comment(pr, report, repo, artifact_url)?,
+                CiCommand::Summary {
+                    report,
+                    artifact_url,
+                } => crate::ci_cmd::summary(report, artifact_url)?,
+                CiCommand::PackFailures { report, out } => {
+                    crate::ci_cmd::pack_failures(report, &out)?
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
     }

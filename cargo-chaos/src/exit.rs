@@ -43,6 +43,12 @@ pub enum Error {
     },
     #[error("recording of {program} was interrupted; the incomplete trace is at {trace}")]
     Interrupted { program: String, trace: String },
+    #[error("cannot {what}")]
+    Ci {
+        what: String,
+        #[source]
+        source: ci::Error,
+    },
 }
 
 impl Error {
@@ -71,6 +77,13 @@ impl Error {
                 _ => INTERNAL,
             },
             Error::Interrupted { .. } => INTERRUPTED,
+            Error::Ci { source, .. } => {
+                if source.is_bad_input() {
+                    BAD_INPUT
+                } else {
+                    INTERNAL
+                }
+            }
         })
     }
 }

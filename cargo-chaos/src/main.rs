@@ -1,6 +1,7 @@
 //! `cargo-record-test`: the command line. A thin layer over the recorder, the replayer and the
 //! trace format; it holds no recording logic.
 
+mod ci_cmd;
 mod cli;
 mod dump;
 mod exit;

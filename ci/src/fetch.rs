@@ -1,6 +1,6 @@
 //! `fetch URL|RUN_ID`: from the PR comment's artifact link
 //! (`https://github.com/OWNER/NAME/actions/runs/RUN/artifacts/ID`) or a run id (its artifacts
-//! named `record-test*`), download each zip, unzip it under the destination, and verify every
+//! named `record-test-traces*`), download each zip, unzip it under the destination, and verify every
 //! packed trace's checksum before anyone replays it.
 
 use std::io::{Cursor, Read};
@@ -14,12 +14,12 @@ use crate::github::{Artifact, Client, Repo};
 pub enum Source {
     /// One artifact (its page URL names the repository).
     Artifact { repo: Option<Repo>, id: u64 },
-    /// The `record-test*` artifacts of a workflow run.
+    /// The `record-test-traces*` artifacts of a workflow run.
     Run { repo: Option<Repo>, id: u64 },
 }
 
 /// Artifacts of a run whose name starts with this are the traces.
-pub const ARTIFACT_PREFIX: &str = "record-test";
+pub const ARTIFACT_PREFIX: &str = "record-test-traces";
 
 /// Parse `URL|RUN_ID`: a run id, an artifact page URL, or a run page URL.
 pub fn parse_source(s: &str) -> Result<Source> {

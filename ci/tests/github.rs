@@ -454,7 +454,8 @@ async fn corrupt_downloads() {
     serve_run(&server, vec![artifact(8, "junit", false)], 8, vec![], 0).await;
     let e = fetch_err(&server, "55").await;
     assert!(
-        e.to_string().contains("has no artifact named record-test"),
+        e.to_string()
+            .contains("has no artifact named record-test-traces"),
         "{e}"
     );
     std::fs::remove_dir_all(&dir).unwrap();

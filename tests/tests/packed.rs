@@ -281,9 +281,105 @@ fn ci_secrets_scrubbed(bins: &Binaries, dir: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// The PR comment's command, against a local fake of GitHub's API: `fetch ARTIFACT_URL
+/// --replay` downloads the zip through the API's redirect, verifies the packed trace and
+/// replays it exactly; without a token, one clean error line.
+fn fetch_and_replay_from_local_server(bins: &Binaries, dir: &Path) -> Result<(), String> {
+    use std::io::Write as _;
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    let prog = dir.join("prog/hello");
+    copy(&bins.example("hello"), &prog)?;
+    let trace = dir.join("traces/hello-seed.trace");
+    let rec = record(bins, dir, &trace, &prog, &[], &[])?;
+    if rec.status != Status::Code(0) {
+        return Err(format!("recording failed\n{}", rec.describe()));
+    }
+    let packed = dir.join("hello-seed.crtpack");
+    pack(bins, dir, &trace, &packed)?;
+    std::fs::remove_dir_all(dir.join("prog")).map_err(|e| e.to_string())?;
+    remove_trace_and_store(&trace)?;
+    let mut z = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    z.start_file(
+        "hello-seed.crtpack",
+        zip::write::SimpleFileOptions::default(),
+    )
+    .map_err(|e| e.to_string())?;
+    z.write_all(&std::fs::read(&packed).map_err(|e| e.to_string())?)
+        .map_err(|e| e.to_string())?;
+    let zip = z.finish().map_err(|e| e.to_string())?.into_inner();
+    std::fs::remove_file(&packed).map_err(|e| e.to_string())?;
+
+    let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    let server = rt.block_on(async {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/repos/octo/proj/actions/artifacts/31"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+                "id": 31, "name": "record-test-traces", "size_in_bytes": zip.len(), "expired": false
+            })))
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/repos/octo/proj/actions/artifacts/31/zip"))
+            .respond_with(
+                ResponseTemplate::new(302)
+                    .insert_header("Location", format!("{}/blob/31.zip", server.uri()).as_str()),
+            )
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/blob/31.zip"))
+            .respond_with(ResponseTemplate::new(200).set_body_bytes(zip))
+            .mount(&server)
+            .await;
+        server
+    });
+    let url = "https://github.com/octo/proj/actions/runs/7/artifacts/31";
+    let uri = server.uri();
+    let args = [os("fetch"), os(url), os("--replay")];
+    let env = [("GITHUB_TOKEN", "t0k"), ("GITHUB_API_URL", uri.as_str())];
+    let rep = run(bins, dir, &args, &env)?;
+    // fetch prints the replay command on stdout before replaying.
+    let expected = format!(
+        "cargo record-test replay -a {}\n",
+        dir.join("target/record-test/fetched/31/hello-seed.crtpack")
+            .display()
+    );
+    let mut rec2 = rec.clone();
+    rec2.stdout = [expected.as_bytes(), &rec.stdout].concat();
+    if rep.status != rec.status || rep.stdout != rec2.stdout {
+        return Err(format!(
+            "fetch --replay differs from the recording\n{}\n{}",
+            rec.describe(),
+            rep.describe()
+        ));
+    }
+    eprintln!(
+        "fetch + replay from the local server: {:.3} s",
+        rep.elapsed.as_secs_f64()
+    );
+    let no_token = run_with_timeout(
+        crt(bins, dir, &args, &[("GITHUB_API_URL", uri.as_str())]).env_remove("GITHUB_TOKEN"),
+        Input::Null,
+        timeout(),
+    )?;
+    check_clean_error(&no_token, EXIT_BAD_INPUT, true)?;
+    if !no_token.stderr_str().contains("GITHUB_TOKEN") {
+        return Err(format!("no word of the token\n{}", no_token.describe()));
+    }
+    drop(server);
+    Ok(())
+}
+
 type Case = fn(&Binaries, &Path) -> Result<(), String>;
 
-const CASES: [(&str, Case); 4] = [
+const CASES: [(&str, Case); 5] = [
+    (
+        "fetch_and_replay_from_local_server",
+        fetch_and_replay_from_local_server,
+    ),
     (
         "packed_replay_after_program_dir_deleted",
         program_dir_deleted,
