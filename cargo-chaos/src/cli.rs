@@ -1,21 +1,166 @@
-//! Argument parsing and the subcommands.
+//! Argument parsing and the subcommands. With no subcommand, the front end runs
+//! (`--until-fail` or `--runs N`: see `front.rs`).
 
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
-use pack::ExitStatus;
+use clap::{Args, Parser, Subcommand};
 
 use crate::exit::Error;
+use crate::record::{Keep, RecordRequest};
 use crate::{info, pack_cmd, paths};
 
 /// Record programs and tests, catch flaky failures, replay them exactly.
+///
+/// With no subcommand: build the tests with cargo and rerun them under chaos scheduling, one
+/// recorded process per test, until one fails (`--until-fail`) or N times each (`--runs N`).
 #[derive(Parser, Debug)]
-#[command(name = "cargo record-test", version, about)]
+#[command(
+    name = "cargo record-test",
+    version,
+    about,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
 struct Cli {
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
+    #[command(flatten)]
+    front: FrontArgs,
+}
+
+/// The front end's flags (no subcommand).
+#[derive(Args, Debug, Clone, Default)]
+pub struct FrontArgs {
+    /// Rerun the selected tests under chaos with fresh seeds until one fails.
+    #[arg(long, conflicts_with = "runs", help_heading = "Mode")]
+    pub until_fail: bool,
+    /// Run each selected test N times under chaos (a sweep); a test that passed and failed is flaky.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), help_heading = "Mode")]
+    pub runs: Option<u64>,
+    /// Run whole test binaries (their default test threads) instead of one test per process, to
+    /// catch flakes between tests of one process.
+    #[arg(long, help_heading = "Mode")]
+    pub whole_binary: bool,
+
+    /// Run the tests whose names contain one of these (libtest's filter).
+    #[arg(value_name = "FILTER", help_heading = "Test selection")]
+    pub filters: Vec<String>,
+    /// Match FILTER and --skip exactly instead of as substrings.
+    #[arg(long, help_heading = "Test selection")]
+    pub exact: bool,
+    /// Skip the tests whose names contain PAT (repeatable).
+    #[arg(long, value_name = "PAT", help_heading = "Test selection")]
+    pub skip: Vec<String>,
+    /// Run only the ignored tests.
+    #[arg(
+        long,
+        conflicts_with = "include_ignored",
+        help_heading = "Test selection"
+    )]
+    pub ignored: bool,
+    /// Run ignored and not ignored tests.
+    #[arg(long, help_heading = "Test selection")]
+    pub include_ignored: bool,
+    /// Run one part of the tests: `hash:I/N` (by a hash of each name) or `count:I/N` (round robin).
+    #[arg(long, value_name = "SPEC", help_heading = "Test selection")]
+    pub partition: Option<String>,
+
+    /// Runs per test for --until-fail.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 1000,
+        help_heading = "Budget"
+    )]
+    pub max_runs: u64,
+    /// Stop after this many seconds in all (what finished by then is reported).
+    #[arg(long, value_name = "SECS", help_heading = "Budget")]
+    pub max_time: Option<f64>,
+    /// Kill a run (its whole process group) after this many seconds; it counts as timed out and
+    /// its trace is kept, replayable up to the kill.
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 60.0,
+        help_heading = "Budget"
+    )]
+    pub timeout: f64,
+    /// Recordings in parallel (default: the number of CPUs).
+    #[arg(short, long, value_name = "N", help_heading = "Budget")]
+    pub jobs: Option<usize>,
+
+    /// Where traces and report.json go (default: TARGET/record-test).
+    #[arg(long, value_name = "DIR", help_heading = "Output")]
+    pub trace_dir: Option<PathBuf>,
+    /// Keep up to K failing traces per test in a sweep.
+    #[arg(long, value_name = "K", default_value_t = 1, help_heading = "Output")]
+    pub keep: usize,
+    /// Write a JUnit report (nextest's dialect: flakyFailure, rerunFailure).
+    #[arg(long, value_name = "PATH", help_heading = "Output")]
+    pub junit: Option<PathBuf>,
+
+    /// Package to test (repeatable).
+    #[arg(short, long, value_name = "SPEC", help_heading = "Package selection")]
+    pub package: Vec<String>,
+    /// Test all packages of the workspace.
+    #[arg(long, help_heading = "Package selection")]
+    pub workspace: bool,
+    /// Exclude packages (with --workspace).
+    #[arg(long, value_name = "SPEC", help_heading = "Package selection")]
+    pub exclude: Vec<String>,
+    /// Test only the library's unit tests.
+    #[arg(long, help_heading = "Target selection")]
+    pub lib: bool,
+    /// Test all binaries' unit tests.
+    #[arg(long, help_heading = "Target selection")]
+    pub bins: bool,
+    /// Test this binary's unit tests (repeatable).
+    #[arg(long, value_name = "NAME", help_heading = "Target selection")]
+    pub bin: Vec<String>,
+    /// Test this integration test (repeatable).
+    #[arg(long, value_name = "NAME", help_heading = "Target selection")]
+    pub test: Vec<String>,
+    /// Test all integration tests.
+    #[arg(long, help_heading = "Target selection")]
+    pub tests: bool,
+    /// Features to activate (space or comma separated).
+    #[arg(
+        short = 'F',
+        long,
+        value_name = "FEATURES",
+        help_heading = "Feature selection"
+    )]
+    pub features: Vec<String>,
+    /// Activate all features.
+    #[arg(long, help_heading = "Feature selection")]
+    pub all_features: bool,
+    /// Do not activate the `default` feature.
+    #[arg(long, help_heading = "Feature selection")]
+    pub no_default_features: bool,
+    /// Build in release mode.
+    #[arg(short, long, conflicts_with = "profile", help_heading = "Compilation")]
+    pub release: bool,
+    /// Build with this profile.
+    #[arg(long, value_name = "NAME", help_heading = "Compilation")]
+    pub profile: Option<String>,
+    /// Path to Cargo.toml.
+    #[arg(long, value_name = "PATH", help_heading = "Manifest")]
+    pub manifest_path: Option<PathBuf>,
+    /// Cargo's target directory.
+    #[arg(long, value_name = "DIR", help_heading = "Compilation")]
+    pub target_dir: Option<PathBuf>,
+    /// Run cargo without accessing the network.
+    #[arg(long, help_heading = "Manifest")]
+    pub offline: bool,
+    /// Require Cargo.lock to be up to date.
+    #[arg(long, help_heading = "Manifest")]
+    pub locked: bool,
+
+    /// Arguments passed to each test process after `--exact NAME --nocapture`.
+    #[arg(last = true, value_name = "TEST_ARGS")]
+    pub test_args: Vec<OsString>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -36,6 +181,16 @@ enum Command {
         /// CREDENTIAL in the name) are not passed to the program: keep this one (repeatable).
         #[arg(long = "keep-env", value_name = "NAME")]
         keep_env: Vec<String>,
+        /// Write how the run ended (exit code, signal or recorder error) as JSON to this file.
+        #[arg(long, value_name = "PATH")]
+        result_file: Option<PathBuf>,
+        /// When to keep the trace: always, or only when the program did not exit with 0.
+        #[arg(long, value_enum, default_value_t = Keep::Always)]
+        keep: Keep,
+        /// Name the trace after the test nextest runs (NEXTEST_TEST_NAME, NEXTEST_ATTEMPT,
+        /// NEXTEST_STRESS_CURRENT), under TARGET/record-test/nextest/; for wrapper scripts.
+        #[arg(long, conflicts_with = "output")]
+        nextest: bool,
         /// The program and its arguments.
         #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
         command: Vec<OsString>,
@@ -86,6 +241,9 @@ enum Command {
     /// For CI workflows: the PR comment, the job summary, packing the caught failures.
     #[command(subcommand)]
     Ci(CiCommand),
+    /// Check whether recording works on this machine (ptrace, Yama, containers, seccomp, debug
+    /// registers, perf counters, CPUID faulting) and how to fix what is missing.
+    Doctor,
 }
 
 #[derive(Subcommand, Debug)]
@@ -133,23 +291,32 @@ pub fn run(args: Vec<OsString>) -> Result<ExitCode, Error> {
             return Ok(ExitCode::from(code));
         }
     };
-    match cli.command {
+    let Some(command) = cli.command else {
+        return crate::front::run(cli.front);
+    };
+    match command {
         Command::Record {
             output,
             chaos,
             seed,
             keep_env,
+            result_file,
+            keep,
+            nextest,
             command,
         } => {
             let chaos = chaos.then(|| recorder::ChaosOptions {
                 seed: seed.unwrap_or_else(random_seed),
             });
-            record(
+            crate::record::run(RecordRequest {
                 output,
                 chaos,
-                crate::secrets::record_env(&keep_env),
+                result_file,
+                keep,
+                nextest,
+                keep_env,
                 command,
-            )
+            })
         }
         Command::Replay { autopilot, trace } => {
             if !autopilot {
@@ -202,11 +369,12 @@ pub fn run(args: Vec<OsString>) -> Result<ExitCode, Error> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Doctor => Ok(crate::doctor::run()),
     }
 }
 
 /// A seed for a chaos run nobody gave one for.
-fn random_seed() -> u64 {
+pub fn random_seed() -> u64 {
     let mut b = [0u8; 8];
     if std::fs::File::open("/dev/urandom")
         .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut b))
@@ -221,52 +389,10 @@ fn random_seed() -> u64 {
     u64::from_le_bytes(b)
 }
 
-fn record(
-    output: Option<PathBuf>,
-    chaos: Option<recorder::ChaosOptions>,
-    env: Option<Vec<Vec<u8>>>,
-    mut command: Vec<OsString>,
-) -> Result<ExitCode, Error> {
-    let program = command.remove(0);
-    let pname = program.to_string_lossy().into_owned();
-    let default_place = output.is_none();
-    let output = output.unwrap_or_else(|| paths::new_trace_path(&pname));
-    if default_place {
-        if let Some(parent) = output.parent() {
-            let _ = std::fs::create_dir_all(parent);
-        }
-    }
-    let err = |source| Error::Record {
-        program: pname.clone(),
-        source,
-    };
-    let session = recorder::RecordSession::start(recorder::RecordOptions {
-        program,
-        args: command,
-        output: output.clone(),
-        chaos,
-        env,
-    })
-    .map_err(err)?;
-    let outcome = session.run();
-    if default_place {
-        paths::set_latest(&output);
-        eprintln!("record-test: trace saved to {}", output.display());
-    }
-    let outcome = match outcome {
-        Ok(o) => o,
-        Err(recorder::Error::Other(m)) if m.starts_with("recording interrupted") => {
-            return Err(Error::Interrupted {
-                program: pname,
-                trace: output.display().to_string(),
-            })
-        }
-        Err(e) => return Err(err(e)),
-    };
-    Ok(exit_like(outcome.exit))
-}
-
 fn replay(trace: PathBuf) -> Result<ExitCode, Error> {
+    // The replayed program opens the trace's stored files from its own recorded working
+    // directory, so a relative trace path must not reach the replayer.
+    let trace = std::path::absolute(&trace).unwrap_or(trace);
     let err = |source| Error::Replay {
         trace: trace.display().to_string(),
         source,
@@ -289,14 +415,5 @@ fn replay(trace: PathBuf) -> Result<ExitCode, Error> {
     })
     .map_err(err)?;
     let outcome = session.run().map_err(err)?;
-    Ok(exit_like(Some(outcome.exit)))
-}
-
-/// Exit the way the program did: its code, or death by its signal.
-fn exit_like(status: Option<ExitStatus>) -> ExitCode {
-    match status {
-        Some(ExitStatus::Exited(code)) => ExitCode::from(code as u8),
-        Some(ExitStatus::Signaled { signal, .. }) => tracee::interrupt::die_of_signal(signal),
-        None => ExitCode::from(crate::exit::INTERNAL),
-    }
+    Ok(crate::record::exit_like(Some(outcome.exit)))
 }

@@ -17,6 +17,10 @@ pub const BAD_INPUT: u8 = 2;
 pub const DIVERGED: u8 = 3;
 pub const UNSUPPORTED: u8 = 4;
 pub const INTERRUPTED: u8 = 130;
+pub const TEST_FAILED: u8 = 100;
+pub const BUILD_FAILED: u8 = 101;
+pub const LIST_FAILED: u8 = 104;
+pub const RECORDER_FAILED: u8 = 105;
 
 /// An error of the command line, with the exit code it maps to.
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +47,22 @@ pub enum Error {
     },
     #[error("recording of {program} was interrupted; the incomplete trace is at {trace}")]
     Interrupted { program: String, trace: String },
+    #[error("cannot write the result file {path}")]
+    ResultFile {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Build(String),
+    #[error("{0}")]
+    Listing(String),
+    #[error("{message}")]
+    Io {
+        message: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cannot {what}")]
     Ci {
         what: String,
@@ -53,8 +73,16 @@ pub enum Error {
 
 impl Error {
     pub fn exit_code(&self) -> ExitCode {
-        ExitCode::from(match self {
+        ExitCode::from(self.exit_code_number())
+    }
+
+    /// The documented exit code of this error.
+    pub fn exit_code_number(&self) -> u8 {
+        match self {
             Error::Usage(_) | Error::Trace { .. } => BAD_INPUT,
+            Error::ResultFile { .. } | Error::Io { .. } => INTERNAL,
+            Error::Build(_) => BUILD_FAILED,
+            Error::Listing(_) => LIST_FAILED,
             Error::Record { source, .. } => {
                 if source.is_unsupported() {
                     UNSUPPORTED
@@ -84,8 +112,25 @@ impl Error {
                     INTERNAL
                 }
             }
-        })
+        }
     }
+}
+
+/// The error and its causes on one line, `: `-separated (for result files and reports).
+pub fn one_line(e: &dyn std::error::Error) -> String {
+    let mut msg = e.to_string();
+    let mut last = msg.clone();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let s = c.to_string();
+        if s != last && !s.is_empty() {
+            msg.push_str(": ");
+            msg.push_str(&s);
+        }
+        last = s;
+        cause = c.source();
+    }
+    msg
 }
 
 /// Print `error: ...` and its causes, one per line, in lowercase style.

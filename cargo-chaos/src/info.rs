@@ -26,8 +26,24 @@ pub fn run(trace: &Path) -> Result<(), Error> {
     }
     if let Some(p) = get("preemptions") {
         text.push_str(&format!(
-            "preempted: {p} times ({} at uncounted positions)\n",
-            get("uncounted_preemptions").unwrap_or(0)
+            "preempted: {p} times ({} at uncounted positions, {} of them moved out of a hot loop)\n",
+            get("uncounted_preemptions").unwrap_or(0),
+            get("moved_out").unwrap_or(0)
+        ));
+    }
+    if let Some(n) = get("replay_seeks") {
+        text.push_str(&format!(
+            "seeking:   the last replay sought {n} positions with {} breakpoint stops, {} at most for one\n",
+            get("replay_seek_stops").unwrap_or(0),
+            get("replay_seek_max").unwrap_or(0)
+        ));
+    }
+    if let Some(n) = get("wakes").filter(|&n| n > 0) {
+        text.push_str(&format!(
+            "wake-ups:  {n} threads woke from blocking calls; waited for the CPU {} us median, {} us at most, {} over 10 ms\n",
+            get("wake_latency_median_us").unwrap_or(0),
+            get("wake_latency_max_us").unwrap_or(0),
+            get("wakes_over_10ms").unwrap_or(0)
         ));
     }
     if let Ok(h) = pack::TraceReader::read_header(trace) {

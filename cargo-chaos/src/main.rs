@@ -1,13 +1,26 @@
 //! `cargo-record-test`: the command line. A thin layer over the recorder, the replayer and the
 //! trace format; it holds no recording logic.
 
+mod cargo_build;
 mod ci_cmd;
 mod cli;
+mod display;
+mod doctor;
 mod dump;
+mod event;
 mod exit;
+mod front;
 mod info;
+mod junit;
+mod libtest_output;
+mod listing;
 mod pack_cmd;
+mod partition;
 mod paths;
+mod record;
+mod report;
+mod result_file;
+mod runner;
 mod secrets;
 
 use std::process::ExitCode;

@@ -50,6 +50,7 @@ fn main() {
                         data: text[..len].to_vec(),
                     }],
                     file: None,
+                    output: None,
                 })
             }
             3 => EventKind::Syscall(SyscallEvent {
@@ -66,6 +67,7 @@ fn main() {
                         .collect(),
                 }],
                 file: None,
+                output: None,
             }),
             4 => EventKind::Syscall(SyscallEvent {
                 no: 202,
@@ -73,6 +75,7 @@ fn main() {
                 result: 0,
                 writes: vec![],
                 file: None,
+                output: None,
             }),
             5 => EventKind::Syscall(SyscallEvent {
                 no: 5,
@@ -83,6 +86,7 @@ fn main() {
                     data: vec![7; 144],
                 }],
                 file: None,
+                output: None,
             }),
             6 => EventKind::Schedule {
                 position: Some(Position {

@@ -84,6 +84,13 @@ struct Syscall {
   result @2 :Int64;
   writes @3 :List(MemWrite);
   file @4 :FileRef;             # null when absent
+  output @5 :Output;            # null when it sent nothing to the recording's stdout or stderr
+}
+
+struct Output {
+  stream @0 :UInt8;             # 1: stdout, 2: stderr
+  copied @1 :Data;              # bytes the kernel copied (sendfile, splice, tee, copy_file_range);
+                                # empty when they are in the program's memory (write, writev)
 }
 
 struct Rdtsc {

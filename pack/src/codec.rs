@@ -208,9 +208,14 @@ pub(crate) fn build_event(mut root: event::Builder, ev: &Event) -> EncodeResult<
                 &s.writes,
             )?;
             if let Some(f) = &s.file {
-                let mut fb = b.init_file();
+                let mut fb = b.reborrow().init_file();
                 fb.set_hash(f.hash.as_str());
                 fb.set_len(f.len);
+            }
+            if let Some(o) = &s.output {
+                let mut ob = b.init_output();
+                ob.set_stream(o.stream as u8);
+                ob.set_copied(&o.copied);
             }
         }
         EventKind::Rdtsc { value, aux } => {
@@ -515,12 +520,27 @@ pub(crate) fn decode_event<E>(
             } else {
                 None
             };
+            let output = if s.has_output() {
+                let o = s.get_output()?;
+                let stream = match o.get_stream() {
+                    1 => Stream::Stdout,
+                    2 => Stream::Stderr,
+                    n => return malformed(format!("a syscall's output names stream {n}")),
+                };
+                Some(Output {
+                    stream,
+                    copied: o.get_copied()?.to_vec(),
+                })
+            } else {
+                None
+            };
             EventKind::Syscall(SyscallEvent {
                 no: s.get_no(),
                 args,
                 result: s.get_result(),
                 writes: decode_writes(s.get_writes()?, fetch)?,
                 file,
+                output,
             })
         }
         event::kind::Rdtsc(t) => {

@@ -45,7 +45,7 @@ pub use packed::{
 };
 pub use program::{read_program, PROGRAM_FILE};
 pub use reader::TraceReader;
-pub use stats::{read_stats, write_stats, STATS_FILE};
+pub use stats::{read_stats, update_stats, write_stats, STATS_FILE};
 pub use store::store_dir_for;
 pub use summary::{
     human_bytes, summarize, CpuInfo, KindCounts, Summary, SummaryDisplay, SyscallCount,

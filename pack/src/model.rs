@@ -2,7 +2,7 @@
 //! how they are laid out on disk (Cap'n Proto messages in brotli streams) is this crate's business.
 
 /// Bump when the on-disk layout changes incompatibly; readers refuse newer versions.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// One CPUID leaf of the recording CPU.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -98,6 +98,24 @@ pub struct SyscallEvent {
     pub writes: Vec<MemWrite>,
     /// For a file-backed mmap: the mapped file's content in the store.
     pub file: Option<FileRef>,
+    /// What the call sent to the recording's stdout or stderr, whatever the fd's number.
+    pub output: Option<Output>,
+}
+
+/// The recording's standard output streams.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stream {
+    Stdout = 1,
+    Stderr = 2,
+}
+
+/// Output a syscall sent to the recording's stdout or stderr.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Output {
+    pub stream: Stream,
+    /// The bytes when the kernel copied them from another file (sendfile, splice, tee,
+    /// copy_file_range); empty when they are in the program's memory (write, writev).
+    pub copied: Vec<u8>,
 }
 
 /// A signal delivered to a thread.

@@ -12,6 +12,19 @@ pub fn write_stats(trace_dir: &Path, stats: &[(&str, u64)]) {
     let _ = std::fs::write(trace_dir.join(STATS_FILE), text);
 }
 
+/// Set some counters, keeping the others (best effort): replay adds what it measured.
+pub fn update_stats(trace_dir: &Path, stats: &[(&str, u64)]) {
+    let mut all = read_stats(trace_dir);
+    for &(k, v) in stats {
+        match all.iter_mut().find(|(n, _)| n == k) {
+            Some(e) => e.1 = v,
+            None => all.push((k.to_string(), v)),
+        }
+    }
+    let refs: Vec<(&str, u64)> = all.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    write_stats(trace_dir, &refs);
+}
+
 /// Read the counters; empty when the file is missing or unreadable. Malformed lines are skipped.
 pub fn read_stats(trace_dir: &Path) -> Vec<(String, u64)> {
     let Ok(text) = std::fs::read_to_string(trace_dir.join(STATS_FILE)) else {

@@ -288,6 +288,7 @@ fn file_store_dedups_and_reports_missing_files() {
             result: 0,
             writes: vec![],
             file: Some(fa.clone()),
+            output: None,
         }),
     })
     .unwrap();
@@ -372,6 +373,7 @@ fn many_events_stream_through() {
                 data: rng.bytes(300_000),
             }],
             file: None,
+            output: None,
         }),
     });
     events.extend(realistic(&mut rng, 100));

@@ -36,7 +36,7 @@ pub(crate) fn on_trap(s: &mut RecordSession, tid: i32, pc: u64) -> Result<()> {
     task.set_regs(&regs)?;
     let t = s.thread(tid);
     let hits = {
-        let h = t.pause_hits.entry(pc).or_insert(0);
+        let h = t.hits.entry(pc).or_insert(0);
         *h += 1;
         *h
     };

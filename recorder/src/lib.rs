@@ -6,6 +6,8 @@ mod chaos;
 mod chaos_points;
 mod children;
 mod error;
+mod latency;
+mod output;
 mod preempt;
 mod session;
 mod settle;

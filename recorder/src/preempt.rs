@@ -4,6 +4,9 @@
 
 use iced_x86::{Decoder, DecoderOptions};
 use pack::{EventKind, Position};
+use std::time::{Duration, Instant};
+
+use tracee::interrupt::Deadline;
 use tracee::{RemotePtr, Stop};
 
 use crate::error::Result;
@@ -38,64 +41,99 @@ pub(crate) fn in_flight(s: &mut RecordSession, except: i32) -> Vec<(u64, u64)> {
     let mut out = Vec::new();
     let tids: Vec<i32> = s.threads.keys().copied().filter(|&t| t != except).collect();
     for tid in tids {
-        let p = match s.thread(tid).state {
-            State::InSyscall(p) | State::AtExit(p) => p,
+        let (no, args) = match s.thread(tid).state {
+            State::InSyscall(p) | State::AtExit(p) => (p.no, p.args),
+            // Replay has it parked at the call, and leaves the same buffers out.
+            State::AtEntry => match s.thread(tid).task.regs() {
+                Ok(r) => (r.syscall_no(), r.args()),
+                Err(_) => continue,
+            },
             _ => continue,
         };
-        if let Some(row) = tracee::syscalls::lookup(p.no) {
-            out.extend(row.max_regions(&p.args, &mut s.thread(tid).task));
+        if let Some(row) = tracee::syscalls::lookup(no) {
+            out.extend(row.max_regions(&args, &mut s.thread(tid).task));
         }
     }
     out
 }
 
-/// After computing this long without a syscall, a spin hint or a repeated state, a thread is
-/// preempted anyway at an uncounted position (exact, but replay pays a stop per pass over it).
-const COMPUTING_BUDGET: std::time::Duration = std::time::Duration::from_secs(2);
+/// After computing this long without a syscall, a spin hint or a repeated state while other
+/// threads wait, a thread is preempted anyway, at an uncounted position moved out of its hot
+/// loop where possible (`move_out`). Only a thread waiting for another thread in a loop with no
+/// syscall and no spin hint needs it; a real computation reaches its next syscall sooner or later.
+const COMPUTING_BUDGET: Duration = Duration::from_secs(2);
+/// The same while a thread whose sleep or timeout ran out waits for the CPU (timing fidelity:
+/// natively it would run at once on another CPU).
+const COMPUTING_BUDGET_WOKEN: Duration = Duration::from_millis(20);
+/// How long the thread may run to reach one of the outer return addresses.
+const MOVE_OUT_LIMIT: Duration = Duration::from_millis(100);
+/// A return address whose estimated passes since the thread's previous event exceed this is
+/// not taken (each pass costs replay a stop).
+const MOVE_OUT_MAX_PASSES: f64 = 2000.0;
+/// After this many tries without a rarely passed address, preempt where the thread is.
+const MOVE_OUT_TRIES: u32 = 5;
 
 /// The running thread stopped at our interrupt (its slice is over and others wait). If it is
 /// spinning without progress (same registers and memory at two passes over the same
 /// instruction), preempt it there: replay finds that state at its first pass. If it is
-/// computing, let it run on (nothing is lost on one CPU) until its next syscall or spin hint,
-/// and only after a long budget preempt it where it is.
+/// computing, let it run on (nothing is lost on one CPU) until its next syscall or counted
+/// point, and only after a budget preempt it, as far out of its hot loop as possible.
 pub(crate) fn on_interrupted(s: &mut RecordSession, tid: i32) -> Result<()> {
     let pc = s.task(tid).regs()?.pc();
     // In the middle of a REP string instruction: let it finish first, so the position is at an
     // instruction boundary that replay's breakpoint can stop at.
     let pc = match rep_string_len(s, tid, pc) {
-        Some(len) => match run_to(s, tid, pc + len)? {
-            Some(()) => pc + len,
+        Some(len) => match run_to(s, tid, &[pc + len], None)? {
+            Some(_) => pc + len,
             None => return Ok(()),
         },
         None => pc,
     };
+    let since = *s
+        .thread(tid)
+        .computing_since
+        .get_or_insert_with(Instant::now);
+    let timer_waits = s.threads.values().any(|t| t.runnable() && t.woke_by_timer);
+    let budget = if timer_waits {
+        COMPUTING_BUDGET_WOKEN
+    } else {
+        COMPUTING_BUDGET
+    };
+    if since.elapsed() > budget {
+        return move_out(s, tid);
+    }
     let exclude = in_flight(s, tid);
     let task = s.task(tid);
     let first = task.regs()?;
     let first_digest = tracee::digest::digest(task, &exclude)?;
-    let since = *s
-        .thread(tid)
-        .computing_since
-        .get_or_insert_with(std::time::Instant::now);
-    let budget_spent = since.elapsed() > COMPUTING_BUDGET;
-    if !budget_spent {
-        // Pass over the same instruction once more.
-        if run_to(s, tid, pc)?.is_none() {
-            return Ok(());
-        }
-        let task = s.task(tid);
-        let second = task.regs()?;
-        let same = second.to_words() == first.to_words()
-            && tracee::digest::digest(task, &exclude)? == first_digest;
-        if !same {
-            // Computing: it runs on for another slice.
-            s.slice_restart();
-            return s.resume(tid, None);
-        }
+    // Pass over the same instruction once more.
+    if run_to(s, tid, &[pc], None)?.is_none() {
+        return Ok(());
     }
     let task = s.task(tid);
+    let second = task.regs()?;
+    let same = second.to_words() == first.to_words()
+        && tracee::digest::digest(task, &exclude)? == first_digest;
+    if !same {
+        // Computing: it runs on to its next syscall or counted point, where it is switched
+        // (exact and free); looked at again after another slice.
+        s.recheck_later();
+        return s.resume(tid, None);
+    }
+    preempt_here(s, tid, &exclude, false)
+}
+
+/// Preempt the stopped, running thread where it is, at an uncounted position (registers and
+/// memory digest); `costly` when it is not a repeating state (replay may pass it many times).
+fn preempt_here(
+    s: &mut RecordSession,
+    tid: i32,
+    exclude: &[(u64, u64)],
+    costly: bool,
+) -> Result<()> {
+    let task = s.task(tid);
     let regs = task.regs()?;
-    let digest = tracee::digest::digest(task, &exclude)?;
+    let digest = tracee::digest::digest(task, exclude)?;
     s.push(
         tid,
         EventKind::Schedule {
@@ -108,7 +146,8 @@ pub(crate) fn on_interrupted(s: &mut RecordSession, tid: i32) -> Result<()> {
         },
     )?;
     s.preemptions += 1;
-    if budget_spent {
+    s.thread(tid).event_sp = regs.sp();
+    if costly {
         s.uncounted_preemptions += 1;
     }
     s.thread(tid).state = State::Ready;
@@ -116,24 +155,101 @@ pub(crate) fn on_interrupted(s: &mut RecordSession, tid: i32) -> Result<()> {
     Ok(())
 }
 
-/// Run the stopped thread until it reaches `pc` (a hardware breakpoint). `None` when it stopped
-/// for another reason first: that stop has been handled like any other.
-fn run_to(s: &mut RecordSession, tid: i32, pc: u64) -> Result<Option<()>> {
+/// A computing thread must give way: run it on to a return address of one of the frames around
+/// its previous event's stack depth (found by unwinding), the first it reaches that it passes
+/// rarely, and preempt it there. Replay stops at each pass over that address since the thread's
+/// previous event, so an address the thread passes often (a hot loop's callee returning) is
+/// dropped at its first hit: its passes since the event are estimated from how soon it came.
+/// If it reaches none in time, it runs on (looked at again later); after a few tries it is
+/// preempted where it then is.
+fn move_out(s: &mut RecordSession, tid: i32) -> Result<()> {
+    let regs = s.task(tid).regs()?;
+    let event_sp = s.thread(tid).event_sp;
+    let mut unwinder = std::mem::take(&mut s.unwinder);
+    let frames = unwinder.frames(s.task(tid), &regs, 256);
+    s.unwinder = unwinder;
+    // The two innermost frames older than the event and the two outermost newer ones.
+    let older = frames.iter().filter(|f| f.cfa > event_sp).take(2);
+    let newer = frames.iter().filter(|f| f.cfa <= event_sp).rev().take(2);
+    let mut targets: Vec<u64> = Vec::new();
+    for f in older.chain(newer) {
+        if !targets.contains(&f.return_address) {
+            targets.push(f.return_address);
+        }
+    }
+    let since_event = s.thread(tid).event_at.elapsed();
+    let armed = Instant::now();
+    while !targets.is_empty() {
+        let left = MOVE_OUT_LIMIT.saturating_sub(armed.elapsed());
+        match run_to(s, tid, &targets, Some(left))? {
+            None => return Ok(()),
+            Some(i) if i < targets.len() => {
+                let after = armed.elapsed().max(Duration::from_micros(1));
+                let estimate = since_event.as_secs_f64() / after.as_secs_f64() + 1.0;
+                if estimate <= MOVE_OUT_MAX_PASSES {
+                    s.moved_out += 1;
+                    let exclude = in_flight(s, tid);
+                    return preempt_here(s, tid, &exclude, true);
+                }
+                targets.remove(i);
+            }
+            // The limit passed (the thread is stopped by our interrupt).
+            Some(_) => break,
+        }
+    }
+    let t = s.thread(tid);
+    t.move_out_tries += 1;
+    if t.move_out_tries < MOVE_OUT_TRIES {
+        s.recheck_later();
+        return s.resume(tid, None);
+    }
+    let exclude = in_flight(s, tid);
+    preempt_here(s, tid, &exclude, true)
+}
+
+/// Run the stopped thread until it reaches one of `pcs` (hardware breakpoints); with a limit,
+/// interrupt it when that passes. `Some(i)` when it reached `pcs[i]` (or `Some(pcs.len())` when
+/// the limit interrupted it); `None` when it stopped for another reason first: that stop has
+/// been handled like any other.
+fn run_to(
+    s: &mut RecordSession,
+    tid: i32,
+    pcs: &[u64],
+    limit: Option<Duration>,
+) -> Result<Option<usize>> {
     let task = s.task(tid);
-    task.set_exec_breakpoint(Some(pc))?;
+    task.set_exec_breakpoints(pcs)?;
     // PTRACE_SYSCALL, not CONT: a syscall on the way must stop and be recorded.
     task.cont_syscall(None)?;
     let real = task.tid;
+    let deadline = limit.map(Deadline::arm);
+    let mut interrupted = false;
     let stop = loop {
         if let Some((_, stop)) = tracee::stop::wait(Some(real))? {
             break stop;
         }
+        if !interrupted && deadline.as_ref().is_some_and(|d| d.passed()) {
+            s.task(tid).interrupt()?;
+            interrupted = true;
+        }
     };
     let task = s.task(tid);
-    task.set_exec_breakpoint(None)?;
+    task.set_exec_breakpoints(&[])?;
     s.stops += 1;
-    if stop == Stop::Signal(libc::SIGTRAP) && s.task(tid).hit_breakpoint()? {
-        return Ok(Some(()));
+    if stop == Stop::Signal(libc::SIGTRAP) {
+        if let Some(i) = s.task(tid).hit_breakpoints()? {
+            if interrupted {
+                // Our interrupt is still to come: let the usual handling take it.
+                s.thread(tid).interrupt_pending = true;
+            }
+            return Ok(Some(i));
+        }
+    }
+    if interrupted && stop == Stop::Interrupted {
+        return Ok(Some(pcs.len()));
+    }
+    if interrupted {
+        s.thread(tid).interrupt_pending = true;
     }
     s.dispatch(tid, stop)?;
     Ok(None)
@@ -160,6 +276,7 @@ pub(crate) fn at_counted_point(
         },
     )?;
     s.preemptions += 1;
+    s.thread(tid).event_sp = regs.sp();
     s.thread(tid).state = State::Ready;
     s.current = None;
     Ok(())

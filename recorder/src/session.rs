@@ -59,6 +59,9 @@ pub struct RecordOutcome {
 
 /// How long a thread runs user code before another runnable thread gets a turn.
 const SLICE: Duration = Duration::from_millis(50);
+/// How long a thread that woke from a blocking syscall waits at most for the running thread to
+/// reach its next exact switch point (when it computes without one, longer).
+const WAKE_GRACE: Duration = Duration::from_millis(1);
 /// How long a syscall not marked blocking may take before other threads run meanwhile.
 const SYSCALL_PATIENCE: Duration = Duration::from_millis(2);
 
@@ -93,6 +96,15 @@ pub struct RecordSession {
     pub(crate) chaos: Option<crate::chaos::Chaos>,
     /// The current slice's length.
     slice: Duration,
+    /// After the slice ran out on a computing thread (it is switched at its next syscall or
+    /// counted point): when to look at it again.
+    recheck: Option<Instant>,
+    /// How long woken threads waited for the CPU.
+    pub(crate) wake_latency: crate::latency::Latency,
+    /// Call-frame information of the mapped files, for moving preemptions out of hot loops.
+    pub(crate) unwinder: tracee::unwind::Unwinder,
+    /// Preemptions of computing threads that were moved out to an outer frame's return.
+    pub(crate) moved_out: u64,
 }
 
 fn now_ns() -> u64 {
@@ -225,6 +237,10 @@ impl RecordSession {
             virtual_masks: Default::default(),
             chaos,
             slice: SLICE,
+            recheck: None,
+            wake_latency: Default::default(),
+            unwinder: Default::default(),
+            moved_out: 0,
         };
         if let Some(c) = s.chaos.as_mut() {
             c.on_new_thread(leader.as_raw());
@@ -255,8 +271,10 @@ impl RecordSession {
             if tracee::syscalls::lookup(sc.no as i64).is_some_and(|r| r.is_silent(&sc.args)));
         if let Some(t) = self.threads.get_mut(&tid).filter(|_| !silent) {
             // Counted positions count from the thread's previous event.
-            t.pause_hits.clear();
+            t.hits.clear();
             t.computing_since = None;
+            t.event_at = Instant::now();
+            t.move_out_tries = 0;
         }
         Ok(self.writer.push(&Event { tid, kind })?)
     }
@@ -280,6 +298,7 @@ impl RecordSession {
         if self.writer.next_event() > 0 {
             // A later execve: a new image, with none of our patches.
             self.spin = Default::default();
+            self.unwinder.clear();
             if let Some(c) = self.chaos.as_mut() {
                 c.points.clear();
             }
@@ -310,16 +329,9 @@ impl RecordSession {
     /// then can keeping a runnable thread off the CPU change what the program sees.
     pub(crate) fn someone_waits_on_time(&self) -> bool {
         self.threads.values().any(|t| match t.state {
-            State::InSyscall(p) => match p.no {
-                libc::SYS_nanosleep | libc::SYS_clock_nanosleep | libc::SYS_rt_sigtimedwait => true,
-                libc::SYS_futex => p.args[3] != 0,
-                libc::SYS_poll | libc::SYS_epoll_wait | libc::SYS_epoll_pwait => {
-                    p.args[2] as i32 >= 0
-                }
-                libc::SYS_ppoll | libc::SYS_epoll_pwait2 => p.args[2] != 0,
-                libc::SYS_select | libc::SYS_pselect6 => p.args[4] != 0,
-                _ => false,
-            },
+            State::InSyscall(p) => {
+                tracee::syscalls::lookup(p.no).is_some_and(|r| r.waits_on_clock(&p.args))
+            }
             _ => false,
         })
     }
@@ -338,6 +350,17 @@ impl RecordSession {
         if let Some(c) = &self.chaos {
             return c.pick(&self.runnable_except(-1), self.someone_waits_on_time());
         }
+        // A thread woken from a blocking call first (the longest waiting), as the kernel favours
+        // wakers; then round-robin.
+        let woken = self
+            .threads
+            .iter()
+            .filter(|(_, t)| t.runnable())
+            .filter_map(|(&tid, t)| t.woke.map(|at| (at, tid)))
+            .min();
+        if let Some((_, tid)) = woken {
+            return Some(tid);
+        }
         let after = self
             .threads
             .range(self.last_scheduled + 1..)
@@ -355,6 +378,7 @@ impl RecordSession {
             State::Ready => {
                 self.push(tid, EventKind::Schedule { position: None })?;
             }
+            State::AtEntry => {}
             other => {
                 return Err(Error::Other(format!(
                     "internal: scheduling thread {tid} in state {other:?}"
@@ -363,6 +387,7 @@ impl RecordSession {
         }
         if self.current != Some(tid) {
             self.slice_start = Instant::now();
+            self.recheck = None;
             self.slice = match self.chaos.as_mut() {
                 Some(c) => c.slice(),
                 None => SLICE,
@@ -370,13 +395,23 @@ impl RecordSession {
         }
         self.current = Some(tid);
         self.last_scheduled = tid;
+        self.thread(tid).woke_by_timer = false;
+        if let Some(at) = self.thread(tid).woke.take() {
+            self.wake_latency.add(at.elapsed());
+        }
         let t = self.thread(tid);
         t.state = State::Running;
         t.fresh = true;
         if state == State::Ready && crate::chaos_points::parked_at_point(self, tid)? {
             return Ok(());
         }
-        let sig = signal::take_queued(self, tid, matches!(state, State::AtExit(_)))?;
+        if state == State::AtEntry {
+            // Held signals wait for its next scheduling point: replay has it parked at the
+            // syscall, where no signal event can come first.
+            let regs = self.task(tid).regs()?;
+            return syscall::enter(self, tid, regs);
+        }
+        let sig = signal::take_queued(self, tid, state)?;
         self.resume(tid, sig)
     }
 
@@ -384,9 +419,10 @@ impl RecordSession {
     fn wait_next(&mut self) -> Result<Option<(i32, Stop)>> {
         let deadline = match self.current {
             Some(cur) if self.others_runnable(cur) => match self.thread(cur).state {
-                State::Running => Some(Deadline::arm(
-                    self.slice.saturating_sub(self.slice_start.elapsed()),
-                )),
+                State::Running => Some(Deadline::arm(match self.recheck {
+                    Some(at) => at.saturating_duration_since(Instant::now()),
+                    None => self.slice.saturating_sub(self.slice_start.elapsed()),
+                })),
                 // Only emulated calls may be recorded out of the order they took effect in:
                 // replay re-executes the others (memory layout, signal state) in trace order.
                 State::InSyscall(p)
@@ -499,9 +535,45 @@ impl RecordSession {
         Ok(())
     }
 
+    /// A thread's blocking syscall returned while another thread runs: it should get the CPU
+    /// about as soon as it would natively, so the running thread is switched at its next exact
+    /// point (syscall or counted point) after a short grace. Under chaos only a wait whose time
+    /// ran out does this (decisions must not depend on how fast wake-ups arrive otherwise).
+    fn on_woken(&mut self, tid: i32, p: Pending) -> Result<()> {
+        let blocking = tracee::syscalls::lookup(p.no).filter(|r| r.may_block(&p.args));
+        let Some(row) = blocking else {
+            return Ok(());
+        };
+        let by_timer = row.waits_on_clock(&p.args) && {
+            let result = self.task(tid).regs()?.result();
+            row.timed_out(&p.args, result)
+        };
+        let t = self.thread(tid);
+        t.woke = Some(Instant::now());
+        t.woke_by_timer = by_timer;
+        let urgent = by_timer || self.chaos.is_none();
+        if urgent && self.current.is_some() {
+            self.slice = self.slice.min(self.slice_start.elapsed() + WAKE_GRACE);
+            self.recheck = None;
+        }
+        Ok(())
+    }
+
+    /// Whether the current thread's slice is over.
+    pub(crate) fn slice_over(&self) -> bool {
+        self.slice_start.elapsed() >= self.slice
+    }
+
     /// Start a new time slice for the current thread.
     pub(crate) fn slice_restart(&mut self) {
         self.slice_start = Instant::now();
+        self.recheck = None;
+    }
+
+    /// The slice stays over (the thread is switched at its next syscall or counted point), and
+    /// the thread is looked at again after another slice's time.
+    pub(crate) fn recheck_later(&mut self) {
+        self.recheck = Some(Instant::now() + self.slice);
     }
 
     /// Handle a stop that interrupted something else (e.g. the preemption logic's own wait).
@@ -553,8 +625,11 @@ impl RecordSession {
                             }
                             self.run_thread(tid)?;
                         }
-                    } else if let Some(c) = self.chaos.as_mut() {
-                        c.on_runnable(tid);
+                    } else {
+                        self.on_woken(tid, p)?;
+                        if let Some(c) = self.chaos.as_mut() {
+                            c.on_runnable(tid);
+                        }
                     }
                 }
                 other => {
@@ -723,6 +798,11 @@ impl RecordSession {
                 ("syscalls", self.syscalls),
                 ("preemptions", self.preemptions),
                 ("uncounted_preemptions", self.uncounted_preemptions),
+                ("moved_out", self.moved_out),
+                ("wakes", self.wake_latency.count),
+                ("wake_latency_median_us", self.wake_latency.median_us()),
+                ("wake_latency_max_us", self.wake_latency.max_us),
+                ("wakes_over_10ms", self.wake_latency.over_10ms),
             ],
         );
         Ok(RecordOutcome {

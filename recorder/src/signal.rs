@@ -3,7 +3,7 @@
 //! (right after it resumes from a syscall or a preemption), recorded there.
 
 use pack::{EventKind, SignalEvent};
-use tracee::insn;
+use tracee::{insn, syscalls};
 
 use crate::error::Result;
 use crate::session::RecordSession;
@@ -70,13 +70,26 @@ pub(crate) fn on_signal(s: &mut RecordSession, tid: i32, sig: i32, fresh: bool) 
     s.resume(tid, None)
 }
 
-/// At a scheduling point of `tid`: record the first held signal and make it pending again.
-/// Returns the signal to resume with (from a syscall-exit stop the kernel then sends it).
-pub(crate) fn take_queued(
-    s: &mut RecordSession,
-    tid: i32,
-    at_syscall_exit: bool,
-) -> Result<Option<i32>> {
+/// At a scheduling point of `tid`, resumed from state `from`: record the first held signal and
+/// make it pending again. Returns the signal to resume with (from a syscall-exit stop the kernel
+/// then sends it).
+///
+/// The exit of a silent syscall (rt_sigprocmask, mprotect, ...) is no such point: replay runs
+/// those without a stop, so it could only make the signal pending one syscall early (issue 16:
+/// bash's SIGCHLD handler then ran before its rt_sigprocmask, and a wait4 was called from
+/// another frame). The signal stays held, and one the kernel delivers right there (unblocked
+/// by that rt_sigprocmask) is held as if it had come during user code.
+pub(crate) fn take_queued(s: &mut RecordSession, tid: i32, from: State) -> Result<Option<i32>> {
+    let at_syscall_exit = match from {
+        State::AtExit(p) => {
+            if syscalls::lookup(p.no).is_some_and(|r| r.is_silent(&p.args)) {
+                s.thread(tid).fresh = false;
+                return Ok(None);
+            }
+            true
+        }
+        _ => false,
+    };
     let Some(q) = s.thread(tid).queued.pop_front() else {
         return Ok(None);
     };

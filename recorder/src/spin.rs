@@ -49,7 +49,7 @@ pub(crate) fn patch_new_code(s: &mut RecordSession, tid: i32) -> Result<()> {
 pub(crate) fn on_trap(s: &mut RecordSession, tid: i32, pc: u64) -> Result<()> {
     let t = s.thread(tid);
     let hits = {
-        let h = t.pause_hits.entry(pc).or_insert(0);
+        let h = t.hits.entry(pc).or_insert(0);
         *h += 1;
         *h
     };

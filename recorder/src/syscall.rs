@@ -46,19 +46,14 @@ fn unsupported(name: &str, no: i64, reason: &str) -> Error {
     }
 }
 
-/// The clone flags of a clone or clone3 call.
+/// The clone flags of a clone, clone3, fork or vfork call.
 pub(crate) fn clone_flags(s: &mut RecordSession, tid: i32, no: i64, args: &[u64; 6]) -> u64 {
-    if no == libc::SYS_clone3 {
-        s.task(tid).read_u64(RemotePtr::new(args[0])).unwrap_or(0)
-    } else {
-        args[0]
-    }
+    syscalls::clone_flags(no, args, s.task(tid))
 }
 
 /// A syscall-entry stop of the running thread: check the table, let the syscall run.
 pub(crate) fn on_entry(s: &mut RecordSession, tid: i32) -> Result<()> {
-    let task = s.task(tid);
-    let mut regs = task.regs()?;
+    let regs = s.task(tid).regs()?;
     let no = regs.syscall_no();
     let args = regs.args();
     s.syscalls += 1;
@@ -70,6 +65,44 @@ pub(crate) fn on_entry(s: &mut RecordSession, tid: i32) -> Result<()> {
     if let Some(c) = s.chaos.as_mut() {
         c.step(tid, live);
     }
+    let row = syscalls::lookup(no).ok_or(Error::UnknownSyscall(no))?;
+    // Fairness at an exact point: when the thread's slice is over and another thread waits,
+    // it is held here, before the kernel sees the call, and the other runs. (Not at a silent
+    // call: replay runs those without a stop, so the thread would not be parked before it.)
+    let silent = row.is_silent(&args);
+    let site_hits = if silent {
+        // Replay runs silent calls without a stop: their `syscall` instructions are counted
+        // points, passes since the thread's previous event.
+        let h = s
+            .thread(tid)
+            .hits
+            .entry(regs.pc().wrapping_sub(2))
+            .or_insert(0);
+        *h += 1;
+        *h
+    } else {
+        0
+    };
+    if s.slice_over() && s.others_runnable(tid) {
+        if silent {
+            // Preempted before the instruction at a counted position: it runs the call when
+            // next scheduled.
+            let before = s.task(tid).back_out_of_syscall(&regs)?;
+            s.stops += 1;
+            return crate::preempt::at_counted_point(s, tid, before.pc(), site_hits, &before);
+        }
+        s.thread(tid).state = State::AtEntry;
+        s.current = None;
+        return Ok(());
+    }
+    enter(s, tid, regs)
+}
+
+/// Let the syscall `tid` is stopped at the entry of into the kernel (or handle it there);
+/// `regs` are its registers there.
+pub(crate) fn enter(s: &mut RecordSession, tid: i32, mut regs: tracee::Regs) -> Result<()> {
+    let no = regs.syscall_no();
+    let args = regs.args();
     let row = syscalls::lookup(no).ok_or(Error::UnknownSyscall(no))?;
     let what = match row.class {
         Class::Unsupported(reason) => return Err(unsupported(row.name, no, reason)),
@@ -97,6 +130,7 @@ pub(crate) fn on_entry(s: &mut RecordSession, tid: i32) -> Result<()> {
                     result: 0,
                     writes: Vec::new(),
                     file: None,
+                    output: None,
                 }),
             )?;
             s.thread(tid).state = State::Dead;
@@ -145,6 +179,14 @@ pub(crate) fn on_entry(s: &mut RecordSession, tid: i32) -> Result<()> {
             What::Normal
         }
         Class::Special(Special::Clone) => {
+            if no == libc::SYS_vfork {
+                // A vfork child runs in our memory until it execs, and what it writes there
+                // (dash's allocator state, its stack) would be an input replay cannot repeat, as
+                // replay creates no child. Make it a fork: vfork only promises to suspend the
+                // parent, and a correct program lets its child write nothing it relies on.
+                regs.set_syscall_no(libc::SYS_fork);
+                s.task(tid).set_regs(&regs)?;
+            }
             let flags = clone_flags(s, tid, no, &args);
             if flags & libc::CLONE_THREAD as u64 != 0 {
                 // From the first thread on, spin hints become counted scheduling points.
@@ -164,6 +206,9 @@ pub(crate) fn on_entry(s: &mut RecordSession, tid: i32) -> Result<()> {
         }
         _ => What::Normal,
     };
+    if row.output.is_some() {
+        crate::output::on_entry(s, tid, no, &args)?;
+    }
     s.thread(tid).state = State::InSyscall(Pending { no, args, what });
     if row.may_block(&args) {
         // Others run while it waits; it is recorded when next scheduled after it returns.
@@ -185,6 +230,7 @@ pub(crate) fn record_exit(s: &mut RecordSession, tid: i32, p: Pending) -> Result
         }
         What::Normal => regs.result(),
     };
+    s.thread(tid).event_sp = regs.sp();
     if result == 0 && s.chaos.as_ref().is_some_and(|c| c.clock_boundary) {
         crate::chaos::shift_wall_clock(s, tid, p.no, &p.args)?;
     }
@@ -210,6 +256,7 @@ pub(crate) fn record_exit(s: &mut RecordSession, tid: i32, p: Pending) -> Result
     } else {
         Vec::new()
     };
+    let output = crate::output::on_exit(s, tid, &call)?;
     if crate::spin::maps_code(&call) {
         crate::spin::patch_new_code(s, tid)?;
     }
@@ -245,6 +292,7 @@ pub(crate) fn record_exit(s: &mut RecordSession, tid: i32, p: Pending) -> Result
             result,
             writes,
             file,
+            output,
         }),
     )?;
     if p.no == libc::SYS_set_tid_address {

@@ -14,6 +14,9 @@ pub(crate) enum State {
     Ready,
     /// Running user code: the current thread, the only one.
     Running,
+    /// Stopped at a syscall's entry, held there (its slice was over while others waited):
+    /// resuming it lets the call into the kernel, with no event (replay parks it there too).
+    AtEntry,
     /// Let into the kernel for a syscall; its exit stop has not come yet.
     InSyscall(Pending),
     /// Stopped at a syscall's exit; recorded when it is next scheduled.
@@ -47,8 +50,9 @@ pub(crate) struct Thread {
     pub interrupt_pending: bool,
     /// Stopped by ptrace and able to be resumed (a new thread is not until its first stop).
     pub parked: bool,
-    /// Spin-hint traps per address since the thread's previous event.
-    pub pause_hits: std::collections::HashMap<u64, u64>,
+    /// Passes over counted points (spin hints, chaos points, the `syscall` instructions of
+    /// silent calls) per address since the thread's previous event.
+    pub hits: std::collections::HashMap<u64, u64>,
     /// Slices in a row the thread ran without a syscall and without repeating its state.
     pub computing_since: Option<std::time::Instant>,
     /// Preempted at a chaos point: it must step over the patched instruction when resumed.
@@ -56,6 +60,18 @@ pub(crate) struct Thread {
     /// The word the kernel clears (and futex-wakes) when the thread exits (CLONE_CHILD_CLEARTID,
     /// set_tid_address).
     pub clear_tid: u64,
+    /// When its blocking syscall returned while another thread ran (for wake-up latency).
+    pub woke: Option<std::time::Instant>,
+    /// That call returned because its time ran out (a sleep, a timeout): it must not wait long.
+    pub woke_by_timer: bool,
+    /// Its stack pointer at its previous event (frames below it are newer than that event).
+    pub event_sp: u64,
+    /// When its previous event was recorded.
+    pub event_at: std::time::Instant,
+    /// Tries to move a preemption out of a hot loop since its previous event.
+    pub move_out_tries: u32,
+    /// The bytes waiting in the pipe or socket a syscall in flight copies to stdout or stderr.
+    pub peeked: Option<Vec<u8>>,
 }
 
 impl Thread {
@@ -69,15 +85,23 @@ impl Thread {
             fresh: false,
             interrupt_pending: false,
             parked: true,
-            pause_hits: Default::default(),
+            hits: Default::default(),
             computing_since: None,
             at_chaos_point: false,
             clear_tid: 0,
+            woke: None,
+            woke_by_timer: false,
+            event_sp: u64::MAX,
+            event_at: std::time::Instant::now(),
+            move_out_tries: 0,
+            peeked: None,
         }
     }
 
     /// Whether the scheduler may pick it.
     pub fn runnable(&self) -> bool {
-        !self.unborn && self.parked && matches!(self.state, State::Ready | State::AtExit(_))
+        !self.unborn
+            && self.parked
+            && matches!(self.state, State::Ready | State::AtEntry | State::AtExit(_))
     }
 }

@@ -6,7 +6,7 @@ use std::io::Write as _;
 use std::os::unix::ffi::OsStringExt;
 use std::path::PathBuf;
 
-use pack::{Event, EventKind, ExitStatus, MemWrite, Position, SyscallEvent, TraceReader};
+use pack::{Event, EventKind, ExitStatus, MemWrite, Position, Stream, SyscallEvent, TraceReader};
 use tracee::syscalls::{self, Class, Special};
 use tracee::{insn, spawn, Pid, Regs, RemotePtr, Stop, Task};
 
@@ -83,6 +83,11 @@ pub struct ReplaySession {
     echo: bool,
     stops: u64,
     seek_stops: u64,
+    /// Recorded positions sought with a breakpoint, and the most stops one took.
+    seeks: u64,
+    seek_max: u64,
+    /// Where the trace is (replay leaves its seek figures in its stats).
+    trace: PathBuf,
     /// Trace each event to stderr (CRT_DEBUG=1).
     debug: bool,
     /// Spin hints patched into counted scheduling points, as when recording.
@@ -126,11 +131,22 @@ fn describe(ev: &Option<Event>) -> String {
 }
 
 fn regs_equal(a: &[u64], b: &[u64]) -> bool {
+    regs_equal_but(a, b, &[])
+}
+
+/// Register words (`Regs::to_words` order) that a counted position before a `syscall`
+/// instruction cannot know: the recorder saw them after the instruction ran (it clobbers rcx
+/// and r11; orig_rax is the kernel's).
+const UNKNOWN_BEFORE_SYSCALL: [usize; 3] = [6, 11, 15];
+
+fn regs_equal_but(a: &[u64], b: &[u64], ignore: &[usize]) -> bool {
     const EFLAGS: usize = 18;
     const RF_TF: u64 = 0x1_0100;
     a.len() == b.len()
         && a.iter().zip(b).enumerate().all(|(i, (x, y))| {
-            if i == EFLAGS {
+            if ignore.contains(&i) {
+                true
+            } else if i == EFLAGS {
                 x & !RF_TF == y & !RF_TF
             } else {
                 x == y
@@ -178,6 +194,7 @@ impl ReplaySession {
                 parked: Parked::AtExec,
                 pause_hits: Default::default(),
                 at_chaos_point: false,
+                deferred: Vec::new(),
             },
         );
         let mut s = ReplaySession {
@@ -189,6 +206,9 @@ impl ReplaySession {
             echo: opts.echo,
             stops: 1,
             seek_stops: 0,
+            seeks: 0,
+            seek_max: 0,
+            trace: opts.trace.clone(),
             debug: std::env::var_os("CRT_DEBUG").is_some(),
             spin_enabled: false,
             spin_scanned: Default::default(),
@@ -332,7 +352,10 @@ impl ReplaySession {
             kind: EventKind::Schedule { position: Some(p) },
         }) = &self.next
         {
-            if *t == tid && p.hits.is_none() {
+            // Uncounted, or counted at an instruction that is not a patched point (the
+            // `syscall` instruction of a call replay runs without a stop): a breakpoint finds it.
+            let patched = self.spin_points.contains(&p.pc) || self.chaos_points.contains_key(&p.pc);
+            if *t == tid && (p.hits.is_none() || !patched) {
                 let p = p.clone();
                 return self.seek(tid, sig, &p);
             }
@@ -365,6 +388,19 @@ impl ReplaySession {
                         return Ok(());
                     }
                     self.task(tid)?.cont(None)?;
+                    continue;
+                }
+            }
+            if let Stop::Signal(sig) = stop {
+                let t = self.thread(tid)?;
+                if let Some(i) = t.deferred.iter().position(|(s, _)| *s == sig) {
+                    // A signal it blocked when it was made pending, delivered now that it is
+                    // unblocked: as it first came, at no event (the recorder did the same).
+                    let (_, info) = t.deferred.remove(i);
+                    if info.len() == 128 {
+                        t.task.set_siginfo_bytes(&info)?;
+                    }
+                    t.task.cont(Some(sig))?;
                     continue;
                 }
             }
@@ -568,6 +604,16 @@ impl ReplaySession {
                 self.consume()?;
                 self.resume(tid, Some(sig))?;
             }
+            (EventKind::Signal(s), _)
+                if !s.synchronous && self.task(tid)?.signal_held_by_mask(s.signo)? =>
+            {
+                // Made pending (by resume) while the thread blocks it, as when recording: it
+                // ran on to its next stop, which the next event is matched with; the kernel
+                // delivers the signal when the thread unblocks it.
+                let (signo, info) = (s.signo, s.siginfo.clone());
+                self.thread(tid)?.deferred.push((signo, info));
+                self.consume()?;
+            }
             (EventKind::Schedule { position: None }, Parked::Ready) => {
                 self.consume()?;
                 self.resume(tid, None)?;
@@ -692,12 +738,13 @@ impl ReplaySession {
     /// Set the recorded result and memory; the kernel skips the syscall.
     fn emulate(&mut self, tid: i32, regs: &mut Regs, ev: &SyscallEvent) -> Result<()> {
         let echo = self.echo && ev.result > 0;
+        let legacy = self.reader.header().format_version < 2;
         let task = self.task(tid)?;
         for w in &ev.writes {
             task.write_bytes(RemotePtr::new(w.addr), &w.data)?;
         }
         if echo {
-            echo_output(task, ev);
+            echo_output(task, ev, legacy);
         }
         regs.set_syscall_no(-1);
         regs.set_result(ev.result);
@@ -855,13 +902,7 @@ impl ReplaySession {
     /// clone of a thread: create it for real, under its recorded tid as the program sees it.
     /// A child process (fork, vfork, posix_spawn) is not re-created: its effects are in the trace.
     fn replay_clone(&mut self, tid: i32, regs: &mut Regs, ev: &SyscallEvent) -> Result<()> {
-        let flags = if ev.no as i64 == libc::SYS_clone3 {
-            self.task(tid)?.read_u64(RemotePtr::new(ev.args[0]))?
-        } else if ev.no as i64 == libc::SYS_clone {
-            ev.args[0]
-        } else {
-            0
-        };
+        let flags = tracee::syscalls::clone_flags(ev.no as i64, &ev.args, self.task(tid)?);
         if flags & libc::CLONE_THREAD as u64 == 0 || ev.result <= 0 {
             return self.emulate(tid, regs, ev);
         }
@@ -913,6 +954,7 @@ impl ReplaySession {
                 parked: Parked::Ready,
                 pause_hits: Default::default(),
                 at_chaos_point: false,
+                deferred: Vec::new(),
             },
         );
         Ok(())
@@ -938,13 +980,40 @@ impl ReplaySession {
     /// Run `tid` to the recorded (uncounted) preemption position `p` and park it there: the
     /// first time it reaches `p.pc` with the recorded registers and memory digest.
     fn seek(&mut self, tid: i32, sig: Option<i32>, p: &Position) -> Result<()> {
+        let before = self.seek_stops;
+        let r = self.seek_inner(tid, sig, p);
+        self.seeks += 1;
+        self.seek_max = self.seek_max.max(self.seek_stops - before);
+        r
+    }
+
+    fn seek_inner(&mut self, tid: i32, sig: Option<i32>, p: &Position) -> Result<()> {
         let exclude = self.in_flight(tid)?;
-        let debug = self.debug;
         let task = self.task(tid)?;
         let real = task.tid;
+        let mut sig = sig;
+        let mut hits = 0u64;
+        if task.regs()?.pc() == p.pc {
+            // Parked at that very instruction (a preemption there before): this is a pass,
+            // which a breakpoint would not report.
+            hits = 1;
+            if self.at_position(tid, p, hits, &exclude)? {
+                return self.consume();
+            }
+            let task = self.task(tid)?;
+            task.single_step(sig.take())?;
+            match tracee::stop::wait(Some(real))? {
+                Some((_, Stop::Signal(libc::SIGTRAP))) => {}
+                other => {
+                    return Err(
+                        self.diverged(format!("stopped ({other:?}) stepping from {:#x}", p.pc))
+                    )
+                }
+            }
+        }
+        let task = self.task(tid)?;
         task.set_exec_breakpoint(Some(p.pc))?;
         task.cont(sig)?;
-        let mut hits = 0u64;
         loop {
             let Some((_, stop)) = tracee::stop::wait(Some(real))? else {
                 continue;
@@ -952,6 +1021,21 @@ impl ReplaySession {
             self.seek_stops += 1;
             let at_bp = stop == Stop::Signal(libc::SIGTRAP) && self.task(tid)?.hit_breakpoint()?;
             if !at_bp {
+                if stop == Stop::Signal(libc::SIGTRAP) && !self.chaos_points.is_empty() {
+                    let pc = self.task(tid)?.regs()?.pc().wrapping_sub(1);
+                    if self.chaos_points.contains_key(&pc) {
+                        // A chaos point on the way: count it and run its instruction (the
+                        // trace's next event for this thread is the position, not this pass).
+                        if self.on_chaos_trap(tid, pc)? {
+                            return Err(self.diverged(format!(
+                                "stopped at chaos point {pc:#x} before reaching {:#x}",
+                                p.pc
+                            )));
+                        }
+                        self.task(tid)?.cont(None)?;
+                        continue;
+                    }
+                }
                 if stop == Stop::Signal(libc::SIGTRAP) {
                     if let Some(pc) = self.pause_trap_at(tid)? {
                         // A spin hint on the way: count it and go on.
@@ -971,28 +1055,8 @@ impl ReplaySession {
                 )));
             }
             hits += 1;
-            let task = self.task(tid)?;
-            let regs = task.regs()?;
-            if regs_equal(&regs.to_words(), &p.regs) {
-                let d = tracee::digest::digest(task, &exclude)?;
-                if debug {
-                    eprintln!(
-                        "[replay] seek {:#x}: hit {hits} has the registers; digest {}",
-                        p.pc,
-                        if p.digest == Some(d) {
-                            "equal"
-                        } else {
-                            "differs"
-                        }
-                    );
-                }
-                if p.digest.is_none_or(|want| want == d) {
-                    task.set_exec_breakpoint(None)?;
-                    let t = self.thread(tid)?;
-                    t.parked = Parked::Ready;
-                    t.pause_hits.clear();
-                    return self.consume();
-                }
+            if self.at_position(tid, p, hits, &exclude)? {
+                return self.consume();
             }
             if hits > SEEK_LIMIT {
                 let _ = self.task(tid)?.set_exec_breakpoint(None);
@@ -1003,6 +1067,56 @@ impl ReplaySession {
             }
             self.task(tid)?.cont(None)?;
         }
+    }
+
+    /// Whether `tid`, stopped at `p.pc` for the `hits`th time since its previous event, is at
+    /// position `p`; if so it is parked there (breakpoint off).
+    fn at_position(
+        &mut self,
+        tid: i32,
+        p: &Position,
+        hits: u64,
+        exclude: &[(u64, u64)],
+    ) -> Result<bool> {
+        let debug = self.debug;
+        let task = self.task(tid)?;
+        let regs = task.regs()?.to_words();
+        let here = match p.hits {
+            Some(want) if hits < want => false,
+            Some(_) => {
+                if !regs_equal_but(&regs, &p.regs, &UNKNOWN_BEFORE_SYSCALL) {
+                    let _ = task.set_exec_breakpoint(None);
+                    return Err(self.diverged(format!(
+                        "reached {:#x} for the {hits}th time with other registers",
+                        p.pc
+                    )));
+                }
+                true
+            }
+            None if regs_equal(&regs, &p.regs) => {
+                let d = tracee::digest::digest(task, exclude)?;
+                if debug {
+                    let same = if p.digest == Some(d) {
+                        "equal"
+                    } else {
+                        "differs"
+                    };
+                    eprintln!(
+                        "[replay] seek {:#x}: hit {hits} has the registers; digest {same}",
+                        p.pc
+                    );
+                }
+                p.digest.is_none_or(|want| want == d)
+            }
+            None => false,
+        };
+        if here {
+            self.task(tid)?.set_exec_breakpoint(None)?;
+            let t = self.thread(tid)?;
+            t.parked = Parked::Ready;
+            t.pause_hits.clear();
+        }
+        Ok(here)
     }
 
     /// Output buffers of syscalls other threads are parked at (left out of digests, as in
@@ -1028,12 +1142,20 @@ impl ReplaySession {
             match self.step() {
                 Ok(Step::Running) => {}
                 Ok(Step::Exited(exit)) => {
+                    pack::update_stats(
+                        &self.trace,
+                        &[
+                            ("replay_seeks", self.seeks),
+                            ("replay_seek_stops", self.seek_stops),
+                            ("replay_seek_max", self.seek_max),
+                        ],
+                    );
                     return Ok(ReplayOutcome {
                         exit,
                         events: self.next_no - 1,
                         stops: self.stops,
                         seek_stops: self.seek_stops,
-                    })
+                    });
                 }
                 Err(e) => {
                     self.kill();
@@ -1054,42 +1176,45 @@ impl EventExt for Event {
     }
 }
 
-/// Write what the program writes to stdout/stderr to ours.
-fn echo_output(task: &mut Task, ev: &SyscallEvent) {
-    let fd = ev.args[0];
-    if fd != 1 && fd != 2 {
+/// Print what the call sent to the recording's stdout or stderr on ours: the bytes the kernel
+/// copied, kept in the event, or those it took from the program's memory. Traces of format 1 did
+/// not say which stream a call reached: there, writes to fds 1 and 2 are echoed.
+fn echo_output(task: &mut Task, ev: &SyscallEvent, legacy: bool) {
+    let Some(sends) = tracee::syscalls::lookup(ev.no as i64).and_then(|r| r.output) else {
         return;
-    }
-    let chunks: Vec<(u64, usize)> = match ev.no as i64 {
-        libc::SYS_write => vec![(ev.args[1], ev.result as usize)],
-        libc::SYS_writev => {
-            let raw = task.read_prefix(
-                RemotePtr::new(ev.args[1]),
-                (ev.args[2].min(1024) * 16) as usize,
-            );
-            let mut left = ev.result as u64;
-            let mut v = Vec::new();
-            for c in raw.chunks_exact(16) {
-                if left == 0 {
-                    break;
-                }
-                let base = u64::from_le_bytes(c[0..8].try_into().expect("8 bytes"));
-                let len = u64::from_le_bytes(c[8..16].try_into().expect("8 bytes")).min(left);
-                v.push((base, len as usize));
-                left -= len;
-            }
-            v
+    };
+    let stream = if legacy {
+        match (sends, ev.args[0]) {
+            (tracee::syscalls::Output::Copy { .. }, _) => return,
+            (_, 1) => Stream::Stdout,
+            (_, 2) => Stream::Stderr,
+            _ => return,
         }
-        _ => return,
-    };
-    let datas = task.read_ranges(&chunks);
-    let mut out: Box<dyn std::io::Write> = if fd == 1 {
-        Box::new(std::io::stdout().lock())
     } else {
-        Box::new(std::io::stderr().lock())
+        match &ev.output {
+            Some(o) => o.stream,
+            None => return,
+        }
     };
-    for d in datas {
-        let _ = out.write_all(&d);
+    let mut out: Box<dyn std::io::Write> = match stream {
+        Stream::Stdout => Box::new(std::io::stdout().lock()),
+        Stream::Stderr => Box::new(std::io::stderr().lock()),
+    };
+    match &ev.output {
+        Some(o) if !o.copied.is_empty() => {
+            let _ = out.write_all(&o.copied);
+        }
+        _ => {
+            let call = tracee::syscalls::Call {
+                no: ev.no,
+                args: ev.args,
+                result: ev.result,
+            };
+            let regions = sends.sent_regions(&call, task);
+            for d in task.read_ranges(&regions) {
+                let _ = out.write_all(&d);
+            }
+        }
     }
     let _ = out.flush();
 }

@@ -30,4 +30,7 @@ pub(crate) struct Thread {
     pub pause_hits: std::collections::HashMap<u64, u64>,
     /// Parked by a preemption at a chaos point: steps over it when resumed.
     pub at_chaos_point: bool,
+    /// Asynchronous signals made pending (with their recorded siginfo) while the thread blocked
+    /// them: the kernel delivers each when the thread unblocks it, as when recording.
+    pub deferred: Vec<(i32, Vec<u8>)>,
 }

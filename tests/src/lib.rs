@@ -2,6 +2,8 @@
 //! timeout (killing its whole process group when it expires), compare two runs byte for byte, and
 //! check that a failing command failed cleanly (one `error:` line, no panic).
 
+pub mod thirdparty;
+
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{Read, Write};

@@ -63,6 +63,14 @@ impl Image {
             .map(|&(va, off, _)| vaddr - va + off)
     }
 
+    /// The link-time address at file offset `offset`.
+    pub fn vaddr_of_offset(&self, offset: u64) -> Option<u64> {
+        self.segments
+            .iter()
+            .find(|&&(_, off, sz)| offset >= off && offset < off + sz)
+            .map(|&(va, off, _)| offset - off + va)
+    }
+
     /// The bytes of a function.
     pub fn code(&self, f: &Function) -> Option<&[u8]> {
         let fo = self.file_offset(f.addr)?;

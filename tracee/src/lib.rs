@@ -8,8 +8,10 @@ pub mod cpuid;
 pub mod digest;
 mod elf;
 mod error;
+pub mod fds;
 pub mod insn;
 pub mod interrupt;
+pub mod probe;
 mod regs;
 mod remote_ptr;
 pub mod seccomp;
@@ -18,6 +20,7 @@ pub mod spin;
 pub mod stop;
 pub mod syscalls;
 mod task;
+pub mod unwind;
 
 pub use error::{Error, Result};
 pub use nix::unistd::Pid;

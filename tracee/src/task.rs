@@ -267,6 +267,22 @@ impl Task {
         self.expect_syscall_exit()
     }
 
+    /// At a syscall-entry stop (PTRACE_SYSCALL, no seccomp filter) with registers `entry`:
+    /// skip the call and leave the thread at its exit stop, with its registers as they were
+    /// before the `syscall` instruction, so that resuming it makes the same call again.
+    pub fn back_out_of_syscall(&self, entry: &Regs) -> Result<Regs> {
+        let mut r = *entry;
+        r.set_syscall_no(-1);
+        self.set_regs(&r)?;
+        self.cont_syscall(None)?;
+        self.expect_syscall_exit()?;
+        let mut before = *entry;
+        before.set_pc(entry.pc().wrapping_sub(2));
+        before.0.rax = entry.syscall_no() as u64;
+        self.set_regs(&before)?;
+        Ok(before)
+    }
+
     fn expect_syscall_exit(&self) -> Result<i64> {
         match crate::stop::wait(Some(self.tid))? {
             Some((_, crate::Stop::Syscall)) => Ok(self.regs()?.result()),
@@ -318,22 +334,37 @@ impl Task {
     /// Arm hardware execution breakpoint 0 at `pc` (or disarm it with `None`).
     pub fn set_exec_breakpoint(&self, pc: Option<u64>) -> Result<()> {
         match pc {
-            Some(pc) => {
-                // DR7 must be off while DR0 changes.
-                self.write_debugreg(7, 0)?;
-                self.write_debugreg(0, pc)?;
-                // L0 enabled, RW0 = 00 (execute), LEN0 = 00.
-                self.write_debugreg(7, 1)
-            }
-            None => self.write_debugreg(7, 0),
+            Some(pc) => self.set_exec_breakpoints(&[pc]),
+            None => self.set_exec_breakpoints(&[]),
         }
+    }
+
+    /// Arm hardware execution breakpoints 0.. at `pcs` (at most 4); none disarms them all.
+    pub fn set_exec_breakpoints(&self, pcs: &[u64]) -> Result<()> {
+        // DR7 must be off while the address registers change.
+        self.write_debugreg(7, 0)?;
+        let mut dr7 = 0u64;
+        for (i, &pc) in pcs.iter().take(4).enumerate() {
+            self.write_debugreg(i, pc)?;
+            // Ln enabled; RWn = 00 (execute), LENn = 00.
+            dr7 |= 1 << (2 * i);
+        }
+        if dr7 != 0 {
+            self.write_debugreg(7, dr7)?;
+        }
+        Ok(())
     }
 
     /// Whether the current SIGTRAP came from hardware breakpoint 0 (and clear DR6).
     pub fn hit_breakpoint(&self) -> Result<bool> {
+        Ok(self.hit_breakpoints()? == Some(0))
+    }
+
+    /// Which hardware breakpoint the current SIGTRAP came from, if any (and clear DR6).
+    pub fn hit_breakpoints(&self) -> Result<Option<usize>> {
         let dr6 = self.read_debugreg(6)?;
         self.write_debugreg(6, 0)?;
-        Ok(dr6 & 1 != 0)
+        Ok((0..4).find(|i| dr6 & (1 << i) != 0))
     }
 
     /// From a stop right after a syscall instruction (no seccomp filter), run syscall `no` with
@@ -412,6 +443,28 @@ impl Task {
         // SAFETY: siginfo_t is a plain 128-byte C struct for which any bit pattern is valid.
         let info: libc::siginfo_t = unsafe { std::mem::transmute_copy(&raw) };
         ptrace::setsiginfo(self.tid, &info).map_err(self.err("SETSIGINFO"))
+    }
+
+    /// Whether `sig` is pending for this thread (or its process) while the thread blocks it:
+    /// the kernel delivers it when the thread unblocks it.
+    pub fn signal_held_by_mask(&self, sig: i32) -> Result<bool> {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.tid)).map_err(|source| {
+                Error::Proc {
+                    tid: self.tid.as_raw(),
+                    source,
+                }
+            })?;
+        let mask = |key: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(key))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+                .unwrap_or(0)
+        };
+        let bit = 1u64 << ((sig - 1) & 63);
+        let pending = (mask("SigPnd:") | mask("ShdPnd:")) & bit != 0;
+        Ok(pending && mask("SigBlk:") & bit != 0)
     }
 
     /// Send `sig` to this thread (it becomes pending; a stopped thread takes it when resumed).

@@ -159,6 +159,7 @@ pub fn every_kind(rng: &mut Rng, file: Option<FileRef>) -> Vec<Event> {
                     data: b"hello world\n".to_vec(),
                 }],
                 file: None,
+                output: None,
             }),
         },
         Event {
@@ -169,6 +170,7 @@ pub fn every_kind(rng: &mut Rng, file: Option<FileRef>) -> Vec<Event> {
                 result: 0x7f00_0000_0000,
                 writes: vec![],
                 file,
+                output: None,
             }),
         },
         Event {
@@ -179,6 +181,10 @@ pub fn every_kind(rng: &mut Rng, file: Option<FileRef>) -> Vec<Event> {
                 result: -2,
                 writes: vec![],
                 file: None,
+                output: Some(Output {
+                    stream: Stream::Stderr,
+                    copied: b"bytes the kernel copied".to_vec(),
+                }),
             }),
         },
         Event {
@@ -277,6 +283,7 @@ pub fn realistic(rng: &mut Rng, n: usize) -> Vec<Event> {
                         vec![]
                     },
                     file: None,
+                    output: None,
                 })
             }
         };

@@ -14,6 +14,7 @@ use std::sync::LazyLock;
 use crate::task::Task;
 
 pub use table::ROWS;
+pub use thread::clone_flags;
 
 /// How record and replay treat a syscall.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -93,6 +94,64 @@ pub enum Writes {
     Custom(CustomWrites),
 }
 
+/// Whether a blocking call waits on a clock: where its timeout is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Timeout {
+    /// It waits for something else only.
+    None,
+    /// It is a sleep.
+    Always,
+    /// A timeout pointer in this argument (none when null).
+    PtrArg(usize),
+    /// Milliseconds in this argument (none when negative).
+    MillisArg(usize),
+}
+
+/// What a syscall sends to a file descriptor: the recorder notes when that descriptor is the
+/// recording's stdout or stderr (whatever its number), and replay prints the same bytes there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Output {
+    /// The program's buffer in argument `buf`, as many bytes as the result says, to the fd in
+    /// argument `fd` (write, pwrite64).
+    Buffer { fd: usize, buf: usize },
+    /// The iovec array in argument `iov` (its count in the next argument), as many bytes as the
+    /// result says, to the fd in argument `fd` (writev, pwritev, pwritev2, vmsplice).
+    Iovec { fd: usize, iov: usize },
+    /// Bytes the kernel copies from the fd in argument `from` to the fd in argument `fd`, read
+    /// from the file at the offset in the u64 that argument `offset` points to when it is not
+    /// null (sendfile, copy_file_range, splice, tee). They are not in the program's memory:
+    /// the recorder keeps a copy.
+    Copy {
+        fd: usize,
+        from: usize,
+        offset: Option<usize>,
+    },
+}
+
+impl Output {
+    /// The regions of the program's memory the call sent (empty for a kernel copy).
+    pub fn sent_regions(self, call: &Call, task: &mut Task) -> Vec<(u64, usize)> {
+        let total = call.result.max(0) as u64;
+        match self {
+            Output::Buffer { buf, .. } if total > 0 => {
+                vec![(call.args[buf], total.min(MAX_REGION) as usize)]
+            }
+            Output::Iovec { iov, .. } if total > 0 => {
+                let v = read_iovecs(task, call.args[iov], call.args[iov + 1]);
+                scatter(&v, total.min(MAX_REGION))
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// The argument that holds the written file descriptor.
+    pub fn fd_arg(self) -> usize {
+        match self {
+            Output::Buffer { fd, .. } | Output::Iovec { fd, .. } | Output::Copy { fd, .. } => fd,
+        }
+    }
+}
+
 /// One row of the table.
 pub struct Row {
     pub no: u32,
@@ -106,6 +165,10 @@ pub struct Row {
     /// recorded layout); its event is recorded for `dump` but replay passes over it, and it does
     /// not count as an event for counted positions.
     pub silent: bool,
+    /// Where a blocking call's timeout is.
+    pub timeout: Timeout,
+    /// What it sends to a file descriptor, if anything.
+    pub output: Option<Output>,
 }
 
 impl Row {
@@ -125,6 +188,34 @@ impl Row {
     /// The same row, marked as run silently by replay.
     pub(crate) const fn silent(mut self) -> Row {
         self.silent = true;
+        self
+    }
+
+    /// The same row, with its timeout.
+    pub(crate) const fn timed(mut self, t: Timeout) -> Row {
+        self.timeout = t;
+        self
+    }
+
+    /// Whether this call blocks with a timeout (a sleep, a timed wait).
+    pub fn waits_on_clock(&self, args: &[u64; 6]) -> bool {
+        self.may_block(args)
+            && match self.timeout {
+                Timeout::None => false,
+                Timeout::Always => true,
+                Timeout::PtrArg(i) => args[i] != 0,
+                Timeout::MillisArg(i) => (args[i] as i32) >= 0,
+            }
+    }
+
+    /// Whether a call that waited on a clock returned because its time was up.
+    pub fn timed_out(&self, args: &[u64; 6], result: i64) -> bool {
+        self.waits_on_clock(args) && (result == 0 || result == -(libc::ETIMEDOUT as i64))
+    }
+
+    /// The same row, sending `o` to a file descriptor.
+    pub(crate) const fn output(mut self, o: Output) -> Row {
+        self.output = Some(o);
         self
     }
 

@@ -4,7 +4,10 @@
 use super::Class::{Emulate, Execute, ExecuteSetResult, Special as Sp, Unsupported};
 use super::Len::{Arg, Const, Ret, RetTimes, U32At};
 use super::Special::{Clone, Execve, Exit, Kill, Mmap, Rseq, Sigreturn};
-use super::{fs, mm, net, signal, thread, w, w_always, Class, CustomWrites, Row, Write, Writes};
+use super::{
+    fs, mm, net, signal, thread, w, w_always, Class, CustomWrites, Output, Row, Timeout, Write,
+    Writes,
+};
 use libc::*;
 
 const fn r(no: c_long, name: &'static str, class: Class, writes: &'static [Write]) -> Row {
@@ -15,6 +18,8 @@ const fn r(no: c_long, name: &'static str, class: Class, writes: &'static [Write
         writes: Writes::Rules(writes),
         blocks: false,
         silent: false,
+        timeout: Timeout::None,
+        output: None,
     }
 }
 
@@ -26,9 +31,13 @@ const fn rc(no: c_long, name: &'static str, class: Class, f: CustomWrites) -> Ro
         writes: Writes::Custom(f),
         blocks: false,
         silent: false,
+        timeout: Timeout::None,
+        output: None,
     }
 }
 
+const BUF: Output = Output::Buffer { fd: 0, buf: 1 };
+const IOV: Output = Output::Iovec { fd: 0, iov: 1 };
 const STAT: u64 = 144;
 const TIMESPEC: u64 = 16;
 const RUSAGE: u64 = 144;
@@ -38,7 +47,7 @@ const NO_ADMIN: Class = Unsupported("system administration calls are not recorde
 pub static ROWS: &[Row] = &[
     // --- files and directories
     r(SYS_read, "read", Emulate, &[w(1, Ret)]).blocking(),
-    r(SYS_write, "write", Emulate, &[]).blocking(),
+    r(SYS_write, "write", Emulate, &[]).blocking().output(BUF),
     r(SYS_open, "open", Emulate, &[]).blocking(),
     r(SYS_openat, "openat", Emulate, &[]).blocking(),
     r(SYS_openat2, "openat2", Emulate, &[]).blocking(),
@@ -54,13 +63,13 @@ pub static ROWS: &[Row] = &[
     r(SYS_fstatfs, "fstatfs", Emulate, &[w(1, Const(120))]),
     r(SYS_lseek, "lseek", Emulate, &[]),
     r(SYS_pread64, "pread64", Emulate, &[w(1, Ret)]).blocking(),
-    r(SYS_pwrite64, "pwrite64", Emulate, &[]),
+    r(SYS_pwrite64, "pwrite64", Emulate, &[]).output(BUF),
     rc(SYS_readv, "readv", Emulate, fs::readv).blocking(),
     rc(SYS_preadv, "preadv", Emulate, fs::readv),
     rc(SYS_preadv2, "preadv2", Emulate, fs::readv),
-    r(SYS_writev, "writev", Emulate, &[]).blocking(),
-    r(SYS_pwritev, "pwritev", Emulate, &[]),
-    r(SYS_pwritev2, "pwritev2", Emulate, &[]),
+    r(SYS_writev, "writev", Emulate, &[]).blocking().output(IOV),
+    r(SYS_pwritev, "pwritev", Emulate, &[]).output(IOV),
+    r(SYS_pwritev2, "pwritev2", Emulate, &[]).output(IOV),
     r(SYS_access, "access", Emulate, &[]),
     r(SYS_faccessat, "faccessat", Emulate, &[]),
     r(SYS_faccessat2, "faccessat2", Emulate, &[]),
@@ -127,22 +136,44 @@ pub static ROWS: &[Row] = &[
     r(SYS_removexattr, "removexattr", Emulate, &[]),
     r(SYS_lremovexattr, "lremovexattr", Emulate, &[]),
     r(SYS_fremovexattr, "fremovexattr", Emulate, &[]),
-    r(SYS_sendfile, "sendfile", Emulate, &[w(2, Const(8))]).blocking(),
+    r(SYS_sendfile, "sendfile", Emulate, &[w(2, Const(8))])
+        .blocking()
+        .output(Output::Copy {
+            fd: 0,
+            from: 1,
+            offset: Some(2),
+        }),
     r(
         SYS_copy_file_range,
         "copy_file_range",
         Emulate,
         &[w(1, Const(8)), w(3, Const(8))],
     )
-    .blocking(),
+    .blocking()
+    .output(Output::Copy {
+        fd: 2,
+        from: 0,
+        offset: Some(1),
+    }),
     r(
         SYS_splice,
         "splice",
         Emulate,
         &[w(1, Const(8)), w(3, Const(8))],
     )
-    .blocking(),
-    r(SYS_tee, "tee", Emulate, &[]).blocking(),
+    .blocking()
+    .output(Output::Copy {
+        fd: 2,
+        from: 0,
+        offset: Some(1),
+    }),
+    r(SYS_tee, "tee", Emulate, &[])
+        .blocking()
+        .output(Output::Copy {
+            fd: 1,
+            from: 0,
+            offset: None,
+        }),
     r(SYS_inotify_init, "inotify_init", Emulate, &[]),
     r(SYS_inotify_init1, "inotify_init1", Emulate, &[]),
     r(SYS_inotify_add_watch, "inotify_add_watch", Emulate, &[]),
@@ -161,34 +192,44 @@ pub static ROWS: &[Row] = &[
         Emulate,
         &[w(0, super::Len::ArgTimes(1, 8))],
     )
-    .blocking(),
+    .blocking()
+    .timed(Timeout::MillisArg(2)),
     r(
         SYS_ppoll,
         "ppoll",
         Emulate,
         &[w(0, super::Len::ArgTimes(1, 8))],
     )
-    .blocking(),
-    rc(SYS_select, "select", Emulate, fs::select).blocking(),
-    rc(SYS_pselect6, "pselect6", Emulate, fs::select).blocking(),
+    .blocking()
+    .timed(Timeout::PtrArg(2)),
+    rc(SYS_select, "select", Emulate, fs::select)
+        .blocking()
+        .timed(Timeout::PtrArg(4)),
+    rc(SYS_pselect6, "pselect6", Emulate, fs::select)
+        .blocking()
+        .timed(Timeout::PtrArg(4)),
     r(SYS_epoll_create, "epoll_create", Emulate, &[]),
     r(SYS_epoll_create1, "epoll_create1", Emulate, &[]),
     r(SYS_epoll_ctl, "epoll_ctl", Emulate, &[]),
-    r(SYS_epoll_wait, "epoll_wait", Emulate, &[w(1, RetTimes(12))]).blocking(),
+    r(SYS_epoll_wait, "epoll_wait", Emulate, &[w(1, RetTimes(12))])
+        .blocking()
+        .timed(Timeout::MillisArg(3)),
     r(
         SYS_epoll_pwait,
         "epoll_pwait",
         Emulate,
         &[w(1, RetTimes(12))],
     )
-    .blocking(),
+    .blocking()
+    .timed(Timeout::MillisArg(3)),
     r(
         SYS_epoll_pwait2,
         "epoll_pwait2",
         Emulate,
         &[w(1, RetTimes(12))],
     )
-    .blocking(),
+    .blocking()
+    .timed(Timeout::PtrArg(3)),
     r(SYS_eventfd, "eventfd", Emulate, &[]),
     r(SYS_eventfd2, "eventfd2", Emulate, &[]),
     r(SYS_timerfd_create, "timerfd_create", Emulate, &[]),
@@ -252,14 +293,16 @@ pub static ROWS: &[Row] = &[
         Emulate,
         &[w_always(3, Const(TIMESPEC))],
     )
-    .blocking(),
+    .blocking()
+    .timed(Timeout::Always),
     r(
         SYS_nanosleep,
         "nanosleep",
         Emulate,
         &[w_always(1, Const(TIMESPEC))],
     )
-    .blocking(),
+    .blocking()
+    .timed(Timeout::Always),
     r(
         SYS_gettimeofday,
         "gettimeofday",
@@ -411,7 +454,8 @@ pub static ROWS: &[Row] = &[
         Emulate,
         &[w(1, Const(128))],
     )
-    .blocking(),
+    .blocking()
+    .timed(Timeout::PtrArg(2)),
     r(SYS_rt_sigsuspend, "rt_sigsuspend", Emulate, &[]).blocking(),
     r(SYS_rt_sigqueueinfo, "rt_sigqueueinfo", Emulate, &[]),
     r(SYS_rt_tgsigqueueinfo, "rt_tgsigqueueinfo", Emulate, &[]),
@@ -458,7 +502,9 @@ pub static ROWS: &[Row] = &[
         Emulate,
         &[w(1, Const(8)), w(2, Const(8))],
     ),
-    r(SYS_futex, "futex", Emulate, &[]).blocking(),
+    r(SYS_futex, "futex", Emulate, &[])
+        .blocking()
+        .timed(Timeout::PtrArg(3)),
     r(
         SYS_futex_waitv,
         "futex_waitv",

@@ -26,3 +26,14 @@ pub fn prctl(call: &Call, _task: &mut Task) -> Vec<(u64, usize)> {
 pub fn capget(call: &Call, _task: &mut Task) -> Vec<(u64, usize)> {
     vec![(call.args[0], 8), (call.args[1], 24)]
 }
+
+/// The clone flags a clone, clone3, fork or vfork call asks for (fork and vfork take no
+/// arguments: their registers hold whatever the caller left there).
+pub fn clone_flags(no: i64, args: &[u64; 6], task: &mut Task) -> u64 {
+    match no {
+        libc::SYS_clone => args[0],
+        libc::SYS_clone3 => task.read_u64(crate::RemotePtr::new(args[0])).unwrap_or(0),
+        libc::SYS_vfork => (libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD) as u64,
+        _ => libc::SIGCHLD as u64,
+    }
+}
