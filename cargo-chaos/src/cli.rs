@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::exit::Error;
 use crate::record::{Keep, RecordRequest};
-use crate::{info, paths};
+use crate::{info, pack_cmd, paths};
 
 /// Record programs and tests, catch flaky failures, replay them exactly.
 ///
@@ -177,6 +177,10 @@ enum Command {
         /// The chaos seed (default: a fresh random one, kept in the trace header).
         #[arg(long, requires = "chaos")]
         seed: Option<u64>,
+        /// Under CI (`CI` set) secret-looking variables (TOKEN, SECRET, PASSWORD, KEY,
+        /// CREDENTIAL in the name) are not passed to the program: keep this one (repeatable).
+        #[arg(long = "keep-env", value_name = "NAME")]
+        keep_env: Vec<String>,
         /// Write how the run ended (exit code, signal or recorder error) as JSON to this file.
         #[arg(long, value_name = "PATH")]
         result_file: Option<PathBuf>,
@@ -209,9 +213,69 @@ enum Command {
         /// The trace (default: the latest one recorded here).
         trace: Option<PathBuf>,
     },
+    /// Pack a trace into one self-contained file (executable and libraries inside) for upload;
+    /// `replay`, `info` and `dump` take the packed file like a trace directory.
+    Pack {
+        /// The trace directory (default: the latest one recorded here).
+        trace: Option<PathBuf>,
+        /// The packed file to write (default: NAME.crtpack beside NAME.trace).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Download a CI run's packed traces (from the PR comment's artifact link or a run id),
+    /// verify them, and print the replay command (or replay with --replay). Needs GITHUB_TOKEN;
+    /// `gh run download RUN -n NAME` works too.
+    Fetch {
+        /// https://github.com/OWNER/NAME/actions/runs/RUN/artifacts/ID, or a run id.
+        source: String,
+        /// The repository (default: the one in the link, else GITHUB_REPOSITORY).
+        #[arg(long, value_name = "OWNER/NAME")]
+        repo: Option<String>,
+        /// The packed trace to replay when the artifact holds several.
+        #[arg(long, value_name = "NAME.crtpack")]
+        trace: Option<String>,
+        /// Replay it (exits like the replayed program).
+        #[arg(long)]
+        replay: bool,
+    },
+    /// For CI workflows: the PR comment, the job summary, packing the caught failures.
+    #[command(subcommand)]
+    Ci(CiCommand),
     /// Check whether recording works on this machine (ptrace, Yama, containers, seccomp, debug
     /// registers, perf counters, CPUID faulting) and how to fix what is missing.
     Doctor,
+}
+
+#[derive(Subcommand, Debug)]
+enum CiCommand {
+    /// Create or update the one comment on a PR listing the caught failures.
+    Comment {
+        #[arg(long)]
+        pr: u64,
+        /// The report (default: target/record-test/report.json).
+        #[arg(long)]
+        report: Option<PathBuf>,
+        /// The repository (default: GITHUB_REPOSITORY).
+        #[arg(long, value_name = "OWNER/NAME")]
+        repo: Option<String>,
+        /// The uploaded traces' artifact (actions/upload-artifact's `artifact-url` output).
+        #[arg(long)]
+        artifact_url: Option<String>,
+    },
+    /// Print the job summary's Markdown (append it to $GITHUB_STEP_SUMMARY).
+    Summary {
+        #[arg(long)]
+        report: Option<PathBuf>,
+        #[arg(long)]
+        artifact_url: Option<String>,
+    },
+    /// Pack the trace of every caught failure of the report into DIR.
+    PackFailures {
+        #[arg(long)]
+        report: Option<PathBuf>,
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
 }
 
 pub fn run(args: Vec<OsString>) -> Result<ExitCode, Error> {
@@ -235,6 +299,7 @@ pub fn run(args: Vec<OsString>) -> Result<ExitCode, Error> {
             output,
             chaos,
             seed,
+            keep_env,
             result_file,
             keep,
             nextest,
@@ -249,6 +314,7 @@ pub fn run(args: Vec<OsString>) -> Result<ExitCode, Error> {
                 result_file,
                 keep,
                 nextest,
+                keep_env,
                 command,
             })
         }
@@ -258,14 +324,49 @@ pub fn run(args: Vec<OsString>) -> Result<ExitCode, Error> {
                     "replay needs -a (autopilot); the gdb server comes later".into(),
                 ));
             }
-            replay(trace.unwrap_or_else(paths::latest))
+            replay(pack_cmd::resolve(&trace.unwrap_or_else(paths::latest))?)
         }
         Command::Dump { trace } => {
-            crate::dump::run(&trace.unwrap_or_else(paths::latest))?;
+            crate::dump::run(&pack_cmd::resolve(&trace.unwrap_or_else(paths::latest))?)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Info { trace } => {
-            info::run(&trace.unwrap_or_else(paths::latest))?;
+            let trace = trace.unwrap_or_else(paths::latest);
+            if let Some(line) = pack_cmd::describe(&trace) {
+                print!("{line}");
+            }
+            info::run(&pack_cmd::resolve(&trace)?)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Pack { trace, output } => {
+            pack_cmd::run(&trace.unwrap_or_else(paths::latest), output)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Fetch {
+            source,
+            repo,
+            trace,
+            replay: run_it,
+        } => match crate::ci_cmd::fetch(&source, repo, trace, run_it)? {
+            Some(packed) => replay(pack_cmd::resolve(&packed)?),
+            None => Ok(ExitCode::SUCCESS),
+        },
+        Command::Ci(c) => {
+            match c {
+                CiCommand::Comment {
+                    pr,
+                    report,
+                    repo,
+                    artifact_url,
+                } => crate::ci_cmd::comment(pr, report, repo, artifact_url)?,
+                CiCommand::Summary {
+                    report,
+                    artifact_url,
+                } => crate::ci_cmd::summary(report, artifact_url)?,
+                CiCommand::PackFailures { report, out } => {
+                    crate::ci_cmd::pack_failures(report, &out)?
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Doctor => Ok(crate::doctor::run()),
@@ -303,6 +404,9 @@ fn replay(trace: PathBuf) -> Result<ExitCode, Error> {
                 "warning: this trace was recorded on a CPU with other features; replay may diverge:\n  {}",
                 diffs.join("\n  ")
             );
+            if !tracee::cpuid::faulting_available() {
+                eprintln!("  (this machine has no CPUID faulting, so the program sees its own CPU's features)");
+            }
         }
     }
     let session = replayer::ReplaySession::start(replayer::ReplayOptions {

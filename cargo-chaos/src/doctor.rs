@@ -168,6 +168,7 @@ fn record_and_replay() -> Check {
             args: Vec::new(),
             output: trace.clone(),
             chaos: Some(recorder::ChaosOptions { seed: 1 }),
+            env: None,
         })
         .map_err(|e| format!("recording: {}", crate::exit::one_line(&e)))?;
         session

@@ -63,6 +63,12 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot {what}")]
+    Ci {
+        what: String,
+        #[source]
+        source: ci::Error,
+    },
 }
 
 impl Error {
@@ -99,6 +105,13 @@ impl Error {
                 _ => INTERNAL,
             },
             Error::Interrupted { .. } => INTERRUPTED,
+            Error::Ci { source, .. } => {
+                if source.is_bad_input() {
+                    BAD_INPUT
+                } else {
+                    INTERNAL
+                }
+            }
         }
     }
 }

@@ -46,6 +46,12 @@ pub fn run(trace: &Path) -> Result<(), Error> {
             get("wakes_over_10ms").unwrap_or(0)
         ));
     }
+    if let Ok(h) = pack::TraceReader::read_header(trace) {
+        text.push_str(&format!("env:       {} variables\n", h.env.len()));
+        for e in &h.env {
+            text.push_str(&format!("  {}\n", String::from_utf8_lossy(e)));
+        }
+    }
     // A closed pipe (`| head`) is not an error worth a message.
     let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes());
     Ok(())

@@ -2,6 +2,7 @@
 //! trace format; it holds no recording logic.
 
 mod cargo_build;
+mod ci_cmd;
 mod cli;
 mod display;
 mod doctor;
@@ -13,12 +14,14 @@ mod info;
 mod junit;
 mod libtest_output;
 mod listing;
+mod pack_cmd;
 mod partition;
 mod paths;
 mod record;
 mod report;
 mod result_file;
 mod runner;
+mod secrets;
 
 use std::process::ExitCode;
 

@@ -28,6 +28,8 @@ pub struct RecordRequest {
     pub result_file: Option<PathBuf>,
     pub keep: Keep,
     pub nextest: bool,
+    /// Secret-looking variables to pass on anyway under CI (`record --keep-env`).
+    pub keep_env: Vec<String>,
     pub command: Vec<OsString>,
 }
 
@@ -38,6 +40,7 @@ pub fn run(req: RecordRequest) -> Result<ExitCode, Error> {
         result_file,
         keep,
         nextest,
+        keep_env,
         mut command,
     } = req;
     let seed = chaos.as_ref().map(|c| c.seed);
@@ -82,6 +85,7 @@ pub fn run(req: RecordRequest) -> Result<ExitCode, Error> {
         args: command,
         output: output.clone(),
         chaos,
+        env: crate::secrets::record_env(&keep_env),
     }) {
         Ok(s) => s,
         Err(e) => {

@@ -63,6 +63,18 @@ pub enum Error {
     #[error("file {} changed while it was being stored", path.display())]
     FileChanged { path: PathBuf },
 
+    #[error("{} is neither a trace directory nor a packed trace", path.display())]
+    NotPacked { path: PathBuf },
+
+    #[error("packed trace is corrupted: {reason}")]
+    PackedCorrupted { reason: String },
+
+    #[error("packed trace is truncated: {found} bytes{}", match expected {
+        Some(e) => format!(" of {e}"),
+        None => String::new(),
+    })]
+    PackedTruncated { found: u64, expected: Option<u64> },
+
     #[error("the trace writer failed earlier and cannot continue")]
     WriterPoisoned,
 

@@ -13,6 +13,9 @@
 //!   ends quietly after the last whole event.
 //! * The store `files/` holds `<blake3 hex>` files (hard links or read-only copies) and a
 //!   `.index/` of (device, inode, size, mtime) -> hash, so a file is hashed once.
+//! * [`pack`] makes one self-contained file of a trace and the stored files it needs (the
+//!   executable included, kept at record time by [`TraceWriter::store_program`]); [`unpack`]
+//!   turns it back into a directory after checking its checksum.
 //! * The on-disk layout is described in `schema/trace.capnp`; the Rust code generated from it is
 //!   committed under `src/generated/` (regenerate with `schema/regen.sh`).
 
@@ -21,6 +24,8 @@
 mod codec;
 mod error;
 mod model;
+mod packed;
+mod program;
 mod reader;
 mod stats;
 mod store;
@@ -34,6 +39,11 @@ mod trace_capnp;
 
 pub use error::{Error, Result};
 pub use model::*;
+pub use packed::{
+    is_packed, pack, read_packed_header, unpack, PackReport, PackedEntry, PackedHeader,
+    PACK_EXTENSION, PACK_MAGIC, PACK_VERSION,
+};
+pub use program::{read_program, PROGRAM_FILE};
 pub use reader::TraceReader;
 pub use stats::{read_stats, update_stats, write_stats, STATS_FILE};
 pub use store::store_dir_for;

@@ -129,6 +129,16 @@ impl FileStore {
     }
 
     pub(crate) fn store(&mut self, path: &Path) -> Result<FileRef> {
+        self.store_with(path, true)
+    }
+
+    /// Like `store`, but never hard-linked: for the executable, which a rebuild may overwrite in
+    /// place.
+    pub(crate) fn store_copy(&mut self, path: &Path) -> Result<FileRef> {
+        self.store_with(path, false)
+    }
+
+    fn store_with(&mut self, path: &Path, link: bool) -> Result<FileRef> {
         let mut file = File::open(path).ctx("open", path)?;
         let meta = file.metadata().ctx("stat", path)?;
         if !meta.is_file() {
@@ -151,7 +161,12 @@ impl FileStore {
             return Ok(f);
         }
 
-        let f = match self.store_by_link(path, &mut file, &key)? {
+        let linked = if link {
+            self.store_by_link(path, &mut file, &key)?
+        } else {
+            None
+        };
+        let f = match linked {
             Some(f) => f,
             None => self.store_by_copy(path, &mut file, &key)?,
         };
@@ -227,7 +242,9 @@ impl FileStore {
                     path: path.to_owned(),
                 });
             }
-            out.set_permissions(fs::Permissions::from_mode(0o444))
+            // Read-only, keeping the execute bits: the stored executable is run by replay.
+            let exec = file.metadata().map(|m| m.mode() & 0o111).unwrap_or(0);
+            out.set_permissions(fs::Permissions::from_mode(0o444 | exec))
                 .ctx("chmod", &tmp)?;
             drop(out);
             let dest = self.dir.join(&hash);

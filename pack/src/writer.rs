@@ -298,6 +298,16 @@ impl TraceWriter {
         self.store.store(path)
     }
 
+    /// Put a copy (never a hard link: a rebuild may overwrite it in place) of the executable at
+    /// `path` in the store and name it in the trace's `program` file, so replay runs the recorded
+    /// bytes even after a rebuild (and `pack` includes it).
+    pub fn store_program(&mut self, path: &Path) -> Result<FileRef> {
+        let f = self.store.store_copy(path)?;
+        let dest = self.dir.join(crate::program::PROGRAM_FILE);
+        fs::write(&dest, crate::program::encode(&f)).ctx("write", &dest)?;
+        Ok(f)
+    }
+
     /// Make everything pushed so far readable from disk (waits for the compressing thread).
     pub fn flush(&mut self) -> Result<()> {
         if self.poisoned {

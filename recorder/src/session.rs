@@ -26,6 +26,8 @@ pub struct RecordOptions {
     pub output: PathBuf,
     /// Record under chaos scheduling with these settings.
     pub chaos: Option<crate::chaos::ChaosOptions>,
+    /// The program's environment as `NAME=value` entries (`None`: this process's environment).
+    pub env: Option<Vec<Vec<u8>>>,
 }
 
 /// What one `step` did.
@@ -121,14 +123,16 @@ impl RecordSession {
         let program = spawn::resolve_program(&opts.program, path_var.as_deref())?;
         let mut argv = vec![opts.program.as_bytes().to_vec()];
         argv.extend(opts.args.iter().map(|a| a.as_bytes().to_vec()));
-        let env: Vec<Vec<u8>> = std::env::vars_os()
-            .map(|(k, v)| {
-                let mut e = k.into_vec();
-                e.push(b'=');
-                e.extend(v.into_vec());
-                e
-            })
-            .collect();
+        let env: Vec<Vec<u8>> = opts.env.clone().unwrap_or_else(|| {
+            std::env::vars_os()
+                .map(|(k, v)| {
+                    let mut e = k.into_vec();
+                    e.push(b'=');
+                    e.extend(v.into_vec());
+                    e
+                })
+                .collect()
+        });
         let cwd = std::env::current_dir()
             .map_err(|e| Error::Other(format!("cannot read the current directory: {e}")))?;
         let header = Header {
@@ -194,6 +198,15 @@ impl RecordSession {
                     return Err(e.into());
                 }
             };
+        // The executable goes in the store too (the kernel mapped it, no mmap names it), so a
+        // rebuild, or a packed copy on another machine, still replays the recorded bytes.
+        let mut writer = writer;
+        let exe = PathBuf::from(OsString::from_vec(header.program.clone()));
+        if let Err(e) = interrupt::without_stop_signals(|| writer.store_program(&exe)) {
+            task.kill();
+            let _ = tracee::stop::wait(Some(task.tid));
+            return Err(e.into());
+        }
         // Share one CPU with the program (its threads inherit the pin); the writer thread,
         // started before we pin ourselves, keeps the whole mask to compress elsewhere.
         let cpu = tracee::affinity::choose_cpu(&mask);

@@ -3,6 +3,7 @@
 
 mod error;
 mod mmap;
+mod program;
 mod session;
 mod thread;
 

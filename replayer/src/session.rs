@@ -169,7 +169,8 @@ impl ReplaySession {
                 "the trace does not start with an exec".into(),
             ));
         };
-        let program = PathBuf::from(std::ffi::OsString::from_vec(h.program.clone()));
+        // The stored executable, through a link of the recorded path's length (dropped after exec).
+        let (program, _exe_link) = crate::program::to_run(&reader);
         let cwd = PathBuf::from(std::ffi::OsString::from_vec(h.cwd.clone()));
         let task = spawn::spawn(&spawn::SpawnOptions {
             program,

@@ -105,6 +105,23 @@ pub fn feature_differences(recorded: impl Fn(u32, u32) -> Option<[u32; 4]>) -> V
     out
 }
 
+/// Whether this machine can make CPUID fault (arch_prctl ARCH_SET_CPUID, Intel's CPUID faulting):
+/// then replay could hand a program the recorded leaves. Probed on the calling thread, which is
+/// left with CPUID enabled again.
+pub fn faulting_available() -> bool {
+    const ARCH_SET_CPUID: libc::c_long = 0x1012;
+    // SAFETY: arch_prctl(ARCH_SET_CPUID, 0) only changes whether CPUID faults on this thread; it
+    // is turned back on at once (no CPUID runs between the calls) and fails harmlessly with
+    // ENODEV where the CPU lacks the feature.
+    let off = unsafe { libc::syscall(libc::SYS_arch_prctl, ARCH_SET_CPUID, 0 as libc::c_long) };
+    if off != 0 {
+        return false;
+    }
+    // SAFETY: as above; re-enables CPUID on this thread.
+    unsafe { libc::syscall(libc::SYS_arch_prctl, ARCH_SET_CPUID, 1 as libc::c_long) };
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
