@@ -152,7 +152,7 @@ pub fn unzip(bytes: &[u8], dir: &Path) -> Result<Vec<PathBuf>> {
         }
         let name = f
             .enclosed_name()
-            .ok_or_else(|| corrupt(format!("member {i} has an unsafe path")))?;
+            .ok_or_else(|| corrupt(format!("member {i} has a path outside the destination")))?;
         let path = dir.join(&name);
         if let Some(p) = path.parent() {
             std::fs::create_dir_all(p).map_err(io("create", p))?;
