@@ -13,7 +13,7 @@
 //! * Variety the program observes: its CPU count, and sometimes a wall clock just before a
 //!   second boundary.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use rand_core::{Rng, SeedableRng};
@@ -24,9 +24,6 @@ use rand_pcg::Pcg64Mcg;
 pub struct ChaosOptions {
     pub seed: u64,
 }
-
-/// Stop patching a point after this many hits (the same rule replays deterministically).
-pub const POINT_HIT_CAP: u64 = 5000;
 
 /// The decisions of one chaos run.
 pub(crate) struct Chaos {
@@ -55,10 +52,8 @@ pub(crate) struct Chaos {
     pub clock_boundary: bool,
     /// Offset added to every wall-clock read, fixed at the first one.
     pub clock_offset_ns: Option<i64>,
-    /// Patched points: address -> original byte.
-    pub points: BTreeMap<u64, u8>,
-    /// Hits per point (all threads), for the cap.
-    pub point_hits: HashMap<u64, u64>,
+    /// The chaos points patched at the first exec (for the header).
+    pub point_list: Vec<u64>,
 }
 
 impl Chaos {
@@ -101,8 +96,7 @@ impl Chaos {
             cpus,
             clock_boundary,
             clock_offset_ns: None,
-            points: BTreeMap::new(),
-            point_hits: HashMap::new(),
+            point_list: Vec::new(),
         }
     }
 
@@ -139,8 +133,8 @@ impl Chaos {
         ];
         v.push((
             "points".into(),
-            self.points
-                .keys()
+            self.point_list
+                .iter()
                 .map(|a| format!("{a:x}"))
                 .collect::<Vec<_>>()
                 .join(","),
@@ -264,13 +258,6 @@ impl Chaos {
     /// forever (scheduling points: syscalls, preemption points, spin hints).
     pub fn slice(&mut self) -> Duration {
         Duration::from_millis(200 + self.below(self.slice_max_ms))
-    }
-
-    /// Count a hit of point `pc`; returns whether it stays patched.
-    pub fn hit_point(&mut self, pc: u64) -> bool {
-        let h = self.point_hits.entry(pc).or_insert(0);
-        *h += 1;
-        *h < POINT_HIT_CAP
     }
 
     /// For the first wall-clock read at `sec.nsec`: the offset that puts it just before the

@@ -1,6 +1,8 @@
-//! Chaos preemption points in the recorded program: patched to int3 at exec, counted per thread,
-//! preempted at when the chaos scheduler says so, stepped over otherwise.
+//! Chaos preemption points in the recorded program: patched to int3 at exec (through the points
+//! layer, which owns the bytes and the hit cap), counted per thread, preempted at when the chaos
+//! scheduler says so, stepped over otherwise.
 
+use tracee::points::{Kind, Points};
 use tracee::{StepOver, Task};
 
 use crate::chaos::Chaos;
@@ -9,7 +11,7 @@ use crate::session::RecordSession;
 use crate::thread::{Queued, State};
 
 /// Patch the chaos points of the program's executable (the task is at its exec stop).
-pub(crate) fn patch(task: &mut Task, chaos: &mut Chaos) -> Result<()> {
+pub(crate) fn patch(task: &mut Task, points: &mut Points, chaos: &mut Chaos) -> Result<()> {
     let exe = std::fs::read_link(format!("/proc/{}/exe", task.tid))
         .map_err(|e| Error::Other(format!("cannot find the program's executable: {e}")))?;
     let maps = tracee::spin::exec_mappings(task.tid.as_raw())?;
@@ -17,9 +19,9 @@ pub(crate) fn patch(task: &mut Task, chaos: &mut Chaos) -> Result<()> {
         return Ok(());
     };
     for addr in tracee::chaos_points::find(&exe, m) {
-        let orig = task.patch_int3(addr)?;
-        chaos.points.insert(addr, orig);
+        points.add(task, addr, Kind::Chaos)?;
     }
+    chaos.point_list = points.chaos_points();
     Ok(())
 }
 
@@ -34,34 +36,24 @@ pub(crate) fn on_trap(s: &mut RecordSession, tid: i32, pc: u64) -> Result<()> {
     let mut regs = task.regs()?;
     regs.set_pc(pc);
     task.set_regs(&regs)?;
-    let t = s.thread(tid);
-    let hits = {
-        let h = t.hits.entry(pc).or_insert(0);
-        *h += 1;
-        *h
-    };
+    let hits = s.thread(tid).hits.pass(pc);
     let others = s.runnable_except(tid);
+    let keep = {
+        let t = s.threads.get_mut(&tid).expect("the running thread exists");
+        s.points.chaos_hit(&mut t.task, pc)?
+    };
     let chaos = s
         .chaos
         .as_mut()
         .expect("chaos points exist only under chaos");
     chaos.step(tid, live);
-    let orig = chaos.points[&pc];
-    let keep = chaos.hit_point(pc);
-    if !keep {
-        chaos.points.remove(&pc);
-    }
     let switch = chaos.should_switch(tid, &others, true);
-    if !keep {
-        s.task(tid)
-            .write_bytes(tracee::RemotePtr::new(pc), &[orig])?;
-    }
     if switch {
         crate::preempt::at_counted_point(s, tid, pc, hits, &regs)?;
         s.thread(tid).at_chaos_point = true;
         return Ok(());
     }
-    if keep && !step_over(s, tid, pc, orig)? {
+    if keep && !step_over(s, tid, pc)? {
         return Ok(());
     }
     // A counted point is a scheduling point: the slice (time-based, so a source of timing
@@ -71,8 +63,12 @@ pub(crate) fn on_trap(s: &mut RecordSession, tid: i32, pc: u64) -> Result<()> {
 }
 
 /// Run the original instruction at patched `pc`. Returns false if the thread is gone.
-fn step_over(s: &mut RecordSession, tid: i32, pc: u64, orig: u8) -> Result<bool> {
-    match s.task(tid).step_over(pc, orig)? {
+fn step_over(s: &mut RecordSession, tid: i32, pc: u64) -> Result<bool> {
+    let r = {
+        let t = s.threads.get_mut(&tid).expect("the running thread exists");
+        s.points.step_over(&mut t.task, pc)?
+    };
+    match r {
         StepOver::Done => Ok(true),
         StepOver::Signal(sig) => {
             // It arrived during the step: hold it for the next scheduling point.
@@ -97,8 +93,8 @@ pub(crate) fn parked_at_point(s: &mut RecordSession, tid: i32) -> Result<bool> {
         return Ok(false);
     }
     let pc = s.task(tid).regs()?.pc();
-    let Some(&orig) = s.chaos.as_ref().and_then(|c| c.points.get(&pc)) else {
+    if !s.points.has(pc, Kind::Chaos) {
         return Ok(false);
-    };
-    Ok(!step_over(s, tid, pc, orig)?)
+    }
+    Ok(!step_over(s, tid, pc)?)
 }

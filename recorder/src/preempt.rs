@@ -210,8 +210,25 @@ fn move_out(s: &mut RecordSession, tid: i32, livelock: bool) -> Result<()> {
                 } else if let Some(first) = armed[i].1 {
                     // The thread's own CPU time between two passes (not ours at its stops);
                     // against wall time since its event, the estimate errs on the high side.
-                    let every = (cpu().saturating_sub(first) as f64 / 1e9).max(1e-6);
-                    let estimate = since_event / every + 2.0;
+                    // The thread is charged for our stop in between too (the trap and the
+                    // ptrace stop run in its context): that cost is taken off, and a pass
+                    // that costs little more than it is a hot loop's.
+                    // A debug-register stop costs about 3 single-step stops (measured here:
+                    // 60 us against 20 us).
+                    let between = cpu().saturating_sub(first);
+                    let overhead = 3 * s.stop_cost_ns.unwrap_or(0);
+                    let estimate = if between < 2 * overhead {
+                        f64::INFINITY
+                    } else {
+                        let every = ((between - overhead) as f64 / 1e9).max(1e-6);
+                        since_event / every + 2.0
+                    };
+                    if s.debug {
+                        eprintln!(
+                            "[record] move-out {:#x}: {between} ns between passes (a stop costs {overhead} ns), estimate {estimate:.0}",
+                            pcs[i]
+                        );
+                    }
                     let t = s.thread(tid);
                     if t.move_out_best.is_none_or(|(_, e)| estimate < e) {
                         t.move_out_best = Some((pcs[i], estimate));
@@ -222,6 +239,13 @@ fn move_out(s: &mut RecordSession, tid: i32, livelock: bool) -> Result<()> {
                     }
                     estimate <= MOVE_OUT_MAX_PASSES
                 } else {
+                    if s.stop_cost_ns.is_none() {
+                        match stop_cost(s, tid)? {
+                            StopCost::Measured(ns) => s.stop_cost_ns = Some(ns),
+                            StopCost::NotHere => {}
+                            StopCost::Stopped => return Ok(()),
+                        }
+                    }
                     armed[i].1 = Some(cpu());
                     false
                 };
@@ -260,8 +284,9 @@ fn run_to(
     pcs: &[u64],
     limit: Option<Duration>,
 ) -> Result<Option<usize>> {
-    let task = s.task(tid);
-    task.set_exec_breakpoints(pcs)?;
+    let t = s.threads.get_mut(&tid).expect("the running thread exists");
+    s.points.arm(&t.task, pcs)?;
+    let task = &t.task;
     // PTRACE_SYSCALL, not CONT: a syscall on the way must stop and be recorded.
     task.cont_syscall(None)?;
     let real = task.tid;
@@ -276,11 +301,15 @@ fn run_to(
             interrupted = true;
         }
     };
-    let task = s.task(tid);
-    task.set_exec_breakpoints(&[])?;
+    let t = s.threads.get_mut(&tid).expect("the running thread exists");
+    s.points.arm(&t.task, &[])?;
     s.stops += 1;
     if stop == Stop::Signal(libc::SIGTRAP) {
-        if let Some(i) = s.task(tid).hit_breakpoints()? {
+        let hit = {
+            let t = s.threads.get_mut(&tid).expect("the running thread exists");
+            s.points.debug_hit(&t.task)?
+        };
+        if let Some(i) = hit.exec {
             if interrupted {
                 // Our interrupt is still to come: let the usual handling take it.
                 s.thread(tid).interrupt_pending = true;
@@ -296,6 +325,41 @@ fn run_to(
     }
     s.dispatch(tid, stop)?;
     Ok(None)
+}
+
+enum StopCost {
+    Measured(u64),
+    /// The instruction here is a syscall or one of our traps: measure at another stop.
+    NotHere,
+    /// The step stopped otherwise (that stop has been handled).
+    Stopped,
+}
+
+/// What one stop costs the stopped thread in CPU time (the trap and the ptrace stop run in its
+/// context), measured by single-stepping it over one instruction.
+fn stop_cost(s: &mut RecordSession, tid: i32) -> Result<StopCost> {
+    let task = s.task(tid);
+    let real = task.tid;
+    let pc = task.regs()?.pc();
+    let mut code = [0u8; 2];
+    task.read_bytes(tracee::RemotePtr::new(pc), &mut code)?;
+    if code == [0x0f, 0x05] || code[0] == 0xcc {
+        return Ok(StopCost::NotHere);
+    }
+    let before = tracee::cpu_time_ns(real).unwrap_or(0);
+    task.single_step(None)?;
+    let stop = loop {
+        if let Some((_, stop)) = tracee::stop::wait(Some(real))? {
+            break stop;
+        }
+    };
+    s.stops += 1;
+    if stop != Stop::Signal(libc::SIGTRAP) {
+        s.dispatch(tid, stop)?;
+        return Ok(StopCost::Stopped);
+    }
+    let after = tracee::cpu_time_ns(real).unwrap_or(before);
+    Ok(StopCost::Measured(after.saturating_sub(before)))
 }
 
 /// Preempt the running thread at a counted point: `hits` passes over `pc` since its previous

@@ -85,7 +85,8 @@ pub struct RecordSession {
     /// Preemptions at uncounted positions after a thread computed past its budget.
     pub(crate) uncounted_preemptions: u64,
     /// Spin hints patched into counted scheduling points.
-    pub(crate) spin: crate::spin::SpinPoints,
+    /// Every int3 and debug register of ours in the program (chaos points, spin hints).
+    pub(crate) points: tracee::points::Points,
     /// The process ended while a nested wait handled its last stop.
     exited_during_dispatch: bool,
     /// The CPU mask the program would have had, which sched_getaffinity reports.
@@ -105,6 +106,10 @@ pub struct RecordSession {
     pub(crate) unwinder: tracee::unwind::Unwinder,
     /// Preemptions of computing threads that were moved out to an outer frame's return.
     pub(crate) moved_out: u64,
+    /// CPU time one ptrace stop costs a thread here (measured once, for move-out estimates).
+    pub(crate) stop_cost_ns: Option<u64>,
+    /// Trace decisions to stderr (CRT_DEBUG=1).
+    pub(crate) debug: bool,
 }
 
 fn now_ns() -> u64 {
@@ -173,10 +178,11 @@ impl RecordSession {
         })?;
         let mut header = header;
         let mut task = task;
+        let mut points = tracee::points::Points::default();
         let chaos = match &opts.chaos {
             Some(o) => {
                 let mut c = crate::chaos::Chaos::new(o);
-                if let Err(e) = crate::chaos_points::patch(&mut task, &mut c) {
+                if let Err(e) = crate::chaos_points::patch(&mut task, &mut points, &mut c) {
                     task.kill();
                     let _ = tracee::stop::wait(Some(task.tid));
                     return Err(e);
@@ -231,7 +237,7 @@ impl RecordSession {
             syscalls: 0,
             preemptions: 0,
             uncounted_preemptions: 0,
-            spin: Default::default(),
+            points,
             exited_during_dispatch: false,
             mask,
             virtual_masks: Default::default(),
@@ -241,6 +247,8 @@ impl RecordSession {
             wake_latency: Default::default(),
             unwinder: Default::default(),
             moved_out: 0,
+            stop_cost_ns: None,
+            debug: std::env::var_os("CRT_DEBUG").is_some(),
         };
         if let Some(c) = s.chaos.as_mut() {
             c.on_new_thread(leader.as_raw());
@@ -299,11 +307,8 @@ impl RecordSession {
     fn on_exec(&mut self, tid: i32) -> Result<()> {
         if self.writer.next_event() > 0 {
             // A later execve: a new image, with none of our patches.
-            self.spin = Default::default();
+            self.points.clear_at_exec();
             self.unwinder.clear();
-            if let Some(c) = self.chaos.as_mut() {
-                c.points.clear();
-            }
         }
         let task = self.task(tid);
         task.reset_mem();
@@ -711,11 +716,7 @@ impl RecordSession {
     fn on_new_task(&mut self, tid: i32, stop: Stop) -> Result<Step> {
         let pid = Pid::from_raw(tid);
         if tracee::tgid_of(pid).is_some_and(|g| g != self.leader) {
-            let mut patched: Vec<(u64, u8)> = self.spin.points.iter().map(|&a| (a, 0xf3)).collect();
-            if let Some(c) = &self.chaos {
-                patched.extend(c.points.iter().map(|(&a, &b)| (a, b)));
-            }
-            children::release(pid, stop, self.leader, &patched);
+            children::release(pid, stop, self.leader, &self.points.originals());
             return Ok(Step::Running);
         }
         if matches!(stop, Stop::Exited(_) | Stop::Killed { .. }) {

@@ -25,17 +25,10 @@ pub(crate) fn on_signal(s: &mut RecordSession, tid: i32, sig: i32, fresh: bool) 
     }
     if sig == libc::SIGTRAP && running {
         let pc = s.task(tid).regs()?.pc();
-        if s.chaos
-            .as_ref()
-            .is_some_and(|c| c.points.contains_key(&(pc.wrapping_sub(1))))
-        {
-            return crate::chaos_points::on_trap(s, tid, pc.wrapping_sub(1));
-        }
-    }
-    if sig == libc::SIGTRAP && running && !s.spin.points.is_empty() {
-        let pc = s.task(tid).regs()?.pc();
-        if s.spin.points.contains(&(pc.wrapping_sub(1))) {
-            return crate::spin::on_trap(s, tid, pc.wrapping_sub(1));
+        match s.points.trap(pc) {
+            Some(t) if t.chaos => return crate::chaos_points::on_trap(s, tid, t.addr),
+            Some(t) if t.spin => return crate::spin::on_trap(s, tid, t.addr),
+            _ => {}
         }
     }
     let t = s.thread(tid);

@@ -1,61 +1,29 @@
 //! Spin hints (PAUSE) as counted scheduling points: a thread that spins is preempted at an exact
 //! `(pc, hits)` position as soon as another thread could run (DESIGN.md 6.1).
 
-use std::collections::BTreeSet;
-
-use tracee::syscalls::Call;
+use tracee::points::Points;
 
 use crate::error::Result;
 use crate::session::RecordSession;
 
-/// The patched spin hints of the process.
-#[derive(Default)]
-pub(crate) struct SpinPoints {
-    pub enabled: bool,
-    pub scanned: BTreeSet<(u64, u64)>,
-    pub points: BTreeSet<u64>,
-}
-
 /// Patch every spin hint of the process's code (at its first thread creation).
 pub(crate) fn enable(s: &mut RecordSession, tid: i32) -> Result<()> {
-    if s.spin.enabled {
-        return Ok(());
-    }
-    s.spin.enabled = true;
-    patch_new_code(s, tid)
-}
-
-/// Whether a finished syscall mapped new code (mmap or mprotect with PROT_EXEC).
-pub(crate) fn maps_code(call: &Call) -> bool {
-    call.result >= 0
-        && matches!(call.no as i64, libc::SYS_mmap | libc::SYS_mprotect)
-        && call.args[2] & libc::PROT_EXEC as u64 != 0
+    let t = s.threads.get_mut(&tid).expect("the thread exists");
+    Ok(s.points.enable_spin(&mut t.task)?)
 }
 
 /// Patch the spin hints of code mapped since the last scan.
 pub(crate) fn patch_new_code(s: &mut RecordSession, tid: i32) -> Result<()> {
-    if !s.spin.enabled {
-        return Ok(());
-    }
-    let mut scanned = std::mem::take(&mut s.spin.scanned);
-    let r = tracee::spin::patch_all(s.task(tid), &mut scanned);
-    s.spin.scanned = scanned;
-    s.spin.points.extend(r?);
-    Ok(())
+    let t = s.threads.get_mut(&tid).expect("the thread exists");
+    Ok(s.points.patch_new_code(&mut t.task)?)
 }
 
 /// The running thread trapped at the patched spin hint at `pc`: count it, skip the hint, and
 /// let another thread run if one can.
 pub(crate) fn on_trap(s: &mut RecordSession, tid: i32, pc: u64) -> Result<()> {
     let t = s.thread(tid);
-    let hits = {
-        let h = t.hits.entry(pc).or_insert(0);
-        *h += 1;
-        *h
-    };
-    let mut regs = t.task.regs()?;
-    regs.set_pc(pc + 2);
-    t.task.set_regs(&regs)?;
+    let hits = t.hits.pass(pc);
+    let regs = Points::skip_spin(&t.task, pc)?;
     if !s.others_runnable(tid) {
         return s.resume(tid, None);
     }

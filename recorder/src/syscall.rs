@@ -73,13 +73,7 @@ pub(crate) fn on_entry(s: &mut RecordSession, tid: i32) -> Result<()> {
     let site_hits = if silent {
         // Replay runs silent calls without a stop: their `syscall` instructions are counted
         // points, passes since the thread's previous event.
-        let h = s
-            .thread(tid)
-            .hits
-            .entry(regs.pc().wrapping_sub(2))
-            .or_insert(0);
-        *h += 1;
-        *h
+        s.thread(tid).hits.pass(regs.pc().wrapping_sub(2))
     } else {
         0
     };
@@ -256,7 +250,7 @@ pub(crate) fn record_exit(s: &mut RecordSession, tid: i32, p: Pending) -> Result
         Vec::new()
     };
     let output = crate::output::on_exit(s, tid, &call)?;
-    if crate::spin::maps_code(&call) {
+    if syscalls::maps_code(&call) {
         crate::spin::patch_new_code(s, tid)?;
     }
     let file = match row.class {

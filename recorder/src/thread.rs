@@ -52,7 +52,7 @@ pub(crate) struct Thread {
     pub parked: bool,
     /// Passes over counted points (spin hints, chaos points, the `syscall` instructions of
     /// silent calls) per address since the thread's previous event.
-    pub hits: std::collections::HashMap<u64, u64>,
+    pub hits: tracee::points::Passes,
     /// Slices in a row the thread ran without a syscall and without repeating its state.
     pub computing_since: Option<std::time::Instant>,
     /// Preempted at a chaos point: it must step over the patched instruction when resumed.

@@ -37,6 +37,14 @@ pub(crate) fn to_run(reader: &TraceReader) -> (PathBuf, Option<ExecLink>) {
     }
 }
 
+/// The executable to show a debugger: the stored copy, else the recorded path.
+pub(crate) fn executable(reader: &TraceReader) -> PathBuf {
+    pack::read_program(reader.dir())
+        .and_then(|f| reader.file_path(&f).ok())
+        .and_then(|p| std::path::absolute(p).ok())
+        .unwrap_or_else(|| PathBuf::from(OsString::from_vec(reader.header().program.clone())))
+}
+
 /// A new symlink to `target` at a path of exactly `len` bytes under /tmp.
 fn link_of_length(target: &Path, len: usize) -> Option<ExecLink> {
     const DIR: &str = "/tmp/";

@@ -1,7 +1,13 @@
 //! What the replayer knows about each thread of the replayed process.
 
 use pack::ExitStatus;
+use tracee::points::Passes;
 use tracee::{Regs, Task};
+
+/// A thread id as the trace recorded it: what the program saw and what a debugger is told.
+/// Real ids (the kernel's, in this replay) stay inside `Task`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RecordedTid(pub i32);
 
 /// Where a parked thread stopped. Only one thread runs at a time; the others are parked.
 #[derive(Clone, Copy, Debug)]
@@ -27,10 +33,22 @@ pub(crate) struct Thread {
     pub task: Task,
     pub parked: Parked,
     /// Spin-hint and chaos-point traps per address since the thread's previous event.
-    pub pause_hits: std::collections::HashMap<u64, u64>,
+    pub passes: Passes,
     /// Parked by a preemption at a chaos point: steps over it when resumed.
     pub at_chaos_point: bool,
     /// Asynchronous signals made pending (with their recorded siginfo) while the thread blocked
     /// them: the kernel delivers each when the thread unblocks it, as when recording.
     pub deferred: Vec<(i32, Vec<u8>)>,
+}
+
+impl Thread {
+    pub fn new(task: Task, parked: Parked) -> Thread {
+        Thread {
+            task,
+            parked,
+            passes: Passes::default(),
+            at_chaos_point: false,
+            deferred: Vec::new(),
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! The Linux x86_64 process layer: ptrace, registers, memory, the kernel ABI and the one syscall
 //! table. The only crate of the workspace with `unsafe`.
 
+pub mod access;
 pub mod affinity;
 pub mod auxv;
 pub mod chaos_points;
@@ -11,6 +12,7 @@ mod error;
 pub mod fds;
 pub mod insn;
 pub mod interrupt;
+pub mod points;
 pub mod probe;
 mod regs;
 mod remote_ptr;

@@ -63,9 +63,10 @@ pub fn debug_registers(program: &Path) -> Result<(), String> {
     })
     .map_err(|e| e.to_string())?;
     let pc = task.regs().map(|r| r.pc()).unwrap_or(0x1000);
-    let result = task
-        .set_exec_breakpoint(Some(pc))
-        .and_then(|_| task.set_exec_breakpoint(None))
+    let mut points = crate::points::Points::default();
+    let result = points
+        .arm(&task, &[pc])
+        .and_then(|_| points.arm(&task, &[]))
         .map_err(|e| e.to_string());
     task.kill();
     let _ = nix::sys::wait::waitpid(task.tid, Some(nix::sys::wait::WaitPidFlag::__WALL));

@@ -17,7 +17,6 @@ use crate::task::Task;
 
 /// The bytes of PAUSE; the first becomes INT3.
 const PAUSE: [u8; 2] = [0xf3, 0x90];
-const INT3: u8 = 0xcc;
 
 /// An executable file mapping of the process.
 #[derive(Clone, Debug)]
@@ -95,30 +94,16 @@ fn pause_points_in(img: &crate::elf::Image, m: &ExecMapping) -> Vec<u64> {
     out
 }
 
-/// Patch `int3` over the PAUSE at each address (checking the bytes are still PAUSE).
-pub fn patch(task: &mut Task, points: &[u64]) -> Result<Vec<u64>> {
-    let mut done = Vec::with_capacity(points.len());
-    for &a in points {
-        let mut b = [0u8; 2];
-        if task.read_bytes(RemotePtr::new(a), &mut b).is_ok() && b == PAUSE {
-            task.write_bytes(RemotePtr::new(a), &[INT3])?;
-            done.push(a);
-        }
-    }
-    Ok(done)
+/// Whether the bytes at `a` are still a PAUSE.
+fn is_pause(task: &mut Task, a: u64) -> bool {
+    let mut b = [0u8; 2];
+    task.read_bytes(RemotePtr::new(a), &mut b).is_ok() && b == PAUSE
 }
 
-/// Put the PAUSEs back (in a child process that must run untraced).
-pub fn unpatch(task: &mut Task, points: &[u64]) {
-    for &a in points {
-        let _ = task.write_bytes(RemotePtr::new(a), &PAUSE[..1]);
-    }
-}
-
-/// Find and patch every PAUSE in the process's executable file mappings not yet in `scanned`
-/// (by start and end address), adding them to it. Record and replay see the same bytes (replay
-/// maps the stored copies), so both patch the same addresses. Returns the patched addresses.
-pub fn patch_all(
+/// Find every PAUSE in the process's executable file mappings not yet in `scanned` (by start
+/// and end address), adding them to it. Record and replay see the same bytes (replay maps the
+/// stored copies), so both find the same addresses; `points` patches them.
+pub fn new_pause_points(
     task: &mut Task,
     scanned: &mut std::collections::BTreeSet<(u64, u64)>,
 ) -> Result<Vec<u64>> {
@@ -134,8 +119,11 @@ pub fn patch_all(
             .entry(m.path.as_str())
             .or_insert_with(|| crate::elf::Image::read(Path::new(&m.path)));
         if let Some(img) = img {
-            let pts = pause_points_in(img, m);
-            all.extend(patch(task, &pts)?);
+            all.extend(
+                pause_points_in(img, m)
+                    .into_iter()
+                    .filter(|&a| is_pause(task, a)),
+            );
         }
     }
     Ok(all)

@@ -331,23 +331,16 @@ impl Task {
             .map_err(self.err("PEEKUSER"))
     }
 
-    /// Arm hardware execution breakpoint 0 at `pc` (or disarm it with `None`).
-    pub fn set_exec_breakpoint(&self, pc: Option<u64>) -> Result<()> {
-        match pc {
-            Some(pc) => self.set_exec_breakpoints(&[pc]),
-            None => self.set_exec_breakpoints(&[]),
-        }
-    }
-
-    /// Arm hardware execution breakpoints 0.. at `pcs` (at most 4); none disarms them all.
-    pub fn set_exec_breakpoints(&self, pcs: &[u64]) -> Result<()> {
+    /// Load the debug registers: DR0..DR3 from `slots` (address and DR7 control bits for that
+    /// slot: RW and LEN, already shifted), all enabled locally. Only `points` calls this: it
+    /// owns every debug register (DESIGN.md: one points layer).
+    pub(crate) fn load_debug_slots(&self, slots: &[(u64, u64)]) -> Result<()> {
         // DR7 must be off while the address registers change.
         self.write_debugreg(7, 0)?;
         let mut dr7 = 0u64;
-        for (i, &pc) in pcs.iter().take(4).enumerate() {
-            self.write_debugreg(i, pc)?;
-            // Ln enabled; RWn = 00 (execute), LENn = 00.
-            dr7 |= 1 << (2 * i);
+        for (i, &(addr, ctl)) in slots.iter().take(4).enumerate() {
+            self.write_debugreg(i, addr)?;
+            dr7 |= (1 << (2 * i)) | ctl;
         }
         if dr7 != 0 {
             self.write_debugreg(7, dr7)?;
@@ -355,16 +348,11 @@ impl Task {
         Ok(())
     }
 
-    /// Whether the current SIGTRAP came from hardware breakpoint 0 (and clear DR6).
-    pub fn hit_breakpoint(&self) -> Result<bool> {
-        Ok(self.hit_breakpoints()? == Some(0))
-    }
-
-    /// Which hardware breakpoint the current SIGTRAP came from, if any (and clear DR6).
-    pub fn hit_breakpoints(&self) -> Result<Option<usize>> {
+    /// DR6 of the current stop, cleared: which slots fired (bits 0-3), single step (bit 14).
+    pub(crate) fn take_debug_status(&self) -> Result<u64> {
         let dr6 = self.read_debugreg(6)?;
         self.write_debugreg(6, 0)?;
-        Ok((0..4).find(|i| dr6 & (1 << i) != 0))
+        Ok(dr6)
     }
 
     /// From a stop right after a syscall instruction (no seccomp filter), run syscall `no` with

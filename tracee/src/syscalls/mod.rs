@@ -242,6 +242,14 @@ static BY_NUMBER: LazyLock<Vec<Option<&'static Row>>> = LazyLock::new(|| {
 });
 
 /// The row of syscall `no`, if the table knows it.
+/// Whether a finished call mapped new code (mmap or mprotect with PROT_EXEC): spin hints in it
+/// are patched then.
+pub fn maps_code(call: &Call) -> bool {
+    call.result >= 0
+        && matches!(call.no as i64, libc::SYS_mmap | libc::SYS_mprotect)
+        && call.args[2] & libc::PROT_EXEC as u64 != 0
+}
+
 pub fn lookup(no: i64) -> Option<&'static Row> {
     usize::try_from(no)
         .ok()
