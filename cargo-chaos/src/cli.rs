@@ -195,11 +195,28 @@ enum Command {
         #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
         command: Vec<OsString>,
     },
-    /// Replay a trace; exits with the recorded status.
+    /// Replay a trace under gdb (rust-gdb when installed), forwards and backwards; with -a,
+    /// without a debugger, exiting with the recorded status.
     Replay {
-        /// Run to the end without a debugger (the only mode so far).
+        /// Run to the end without a debugger.
         #[arg(short = 'a', long = "autopilot")]
         autopilot: bool,
+        /// With -a: tag each output of the program with its event number (`[event N] `), the
+        /// number `-g` takes.
+        #[arg(short = 'M', long = "mark-events", requires = "autopilot")]
+        mark_events: bool,
+        /// Only serve the replay to gdb on 127.0.0.1:PORT (for IDEs and scripts: `target remote
+        /// 127.0.0.1:PORT`), without launching gdb.
+        #[arg(long, value_name = "PORT", conflicts_with = "autopilot")]
+        serve: Option<u16>,
+        /// Start at this event (the number `monitor when` prints).
+        #[arg(
+            short = 'g',
+            long = "goto",
+            value_name = "EVENT",
+            conflicts_with = "autopilot"
+        )]
+        goto: Option<u64>,
         /// The trace (default: the latest one recorded here).
         trace: Option<PathBuf>,
     },
@@ -318,13 +335,22 @@ pub fn run(args: Vec<OsString>) -> Result<ExitCode, Error> {
                 command,
             })
         }
-        Command::Replay { autopilot, trace } => {
-            if !autopilot {
-                return Err(Error::Usage(
-                    "replay needs -a (autopilot); the gdb server comes later".into(),
-                ));
+        Command::Replay {
+            autopilot,
+            mark_events,
+            serve,
+            goto,
+            trace,
+        } => {
+            let trace = pack_cmd::resolve(&trace.unwrap_or_else(paths::latest))?;
+            if mark_events {
+                let (trace, session) = start_replay(trace)?;
+                crate::marked::run(&trace, session)
+            } else if autopilot {
+                replay(trace)
+            } else {
+                replay_under_gdb(trace, serve, goto)
             }
-            replay(pack_cmd::resolve(&trace.unwrap_or_else(paths::latest))?)
         }
         Command::Dump { trace } => {
             crate::dump::run(&pack_cmd::resolve(&trace.unwrap_or_else(paths::latest))?)?;
@@ -390,6 +416,26 @@ pub fn random_seed() -> u64 {
 }
 
 fn replay(trace: PathBuf) -> Result<ExitCode, Error> {
+    let (trace, session) = start_replay(trace)?;
+    let outcome = session.run().map_err(|source| Error::Replay {
+        trace: trace.display().to_string(),
+        source,
+    })?;
+    Ok(crate::record::exit_like(Some(outcome.exit)))
+}
+
+fn replay_under_gdb(
+    trace: PathBuf,
+    serve: Option<u16>,
+    goto: Option<u64>,
+) -> Result<ExitCode, Error> {
+    let (trace, session) = start_replay(trace)?;
+    crate::gdb_cmd::run(crate::gdb_cmd::GdbRequest { trace, serve, goto }, session)
+}
+
+/// The replay of `trace` at its first instruction (after the CPU check's warning), and the
+/// trace's absolute path.
+fn start_replay(trace: PathBuf) -> Result<(PathBuf, replayer::ReplaySession), Error> {
     // The replayed program opens the trace's stored files from its own recorded working
     // directory, so a relative trace path must not reach the replayer.
     let trace = std::path::absolute(&trace).unwrap_or(trace);
@@ -414,6 +460,5 @@ fn replay(trace: PathBuf) -> Result<ExitCode, Error> {
         echo: true,
     })
     .map_err(err)?;
-    let outcome = session.run().map_err(err)?;
-    Ok(crate::record::exit_like(Some(outcome.exit)))
+    Ok((trace, session))
 }
