@@ -100,6 +100,8 @@ pub struct ReplaySession {
     chaos_points: std::collections::BTreeMap<u64, u8>,
     /// Hits per chaos point (all threads): the recorder unpatches a point at a cap.
     chaos_hits: std::collections::HashMap<u64, u64>,
+    /// The recording CPU's CPUID, answered under CPUID faulting (crate::cpuid).
+    cpuid: std::sync::Arc<crate::cpuid::RecordedCpuid>,
 }
 
 fn describe(ev: &Option<Event>) -> String {
@@ -216,6 +218,7 @@ impl ReplaySession {
             open_files: Default::default(),
             chaos_points: Default::default(),
             chaos_hits: Default::default(),
+            cpuid: std::sync::Arc::new(crate::cpuid::RecordedCpuid::new(&h)),
         };
         let points = chaos_points_of(&h);
         let r = s
@@ -309,7 +312,8 @@ impl ReplaySession {
             }
             task.write_bytes(RemotePtr::new(w.addr), &w.data)?;
         }
-        Ok(())
+        let cpuid = std::sync::Arc::clone(&self.cpuid);
+        cpuid.after_exec(self.task(tid)?)
     }
 
     /// Resume `tid` (delivering `sig`) and let it run to its next stop, where it parks. If the
@@ -372,6 +376,11 @@ impl ReplaySession {
                 continue;
             };
             self.stops += 1;
+            let cpuid = std::sync::Arc::clone(&self.cpuid);
+            if cpuid.emulate(self.task(tid)?, stop)? {
+                self.task(tid)?.cont(None)?;
+                continue;
+            }
             if stop == Stop::Signal(libc::SIGTRAP) && !self.chaos_points.is_empty() {
                 let pc = self.task(tid)?.regs()?.pc();
                 if self.chaos_points.contains_key(&(pc.wrapping_sub(1))) {
@@ -1002,8 +1011,10 @@ impl ReplaySession {
             }
             let task = self.task(tid)?;
             task.single_step(sig.take())?;
+            let cpuid = std::sync::Arc::clone(&self.cpuid);
             match tracee::stop::wait(Some(real))? {
                 Some((_, Stop::Signal(libc::SIGTRAP))) => {}
+                Some((_, stop)) if cpuid.emulate(self.task(tid)?, stop)? => {}
                 other => {
                     return Err(
                         self.diverged(format!("stopped ({other:?}) stepping from {:#x}", p.pc))
@@ -1019,6 +1030,11 @@ impl ReplaySession {
                 continue;
             };
             self.seek_stops += 1;
+            let cpuid = std::sync::Arc::clone(&self.cpuid);
+            if cpuid.emulate(self.task(tid)?, stop)? {
+                self.task(tid)?.cont(None)?;
+                continue;
+            }
             let at_bp = stop == Stop::Signal(libc::SIGTRAP) && self.task(tid)?.hit_breakpoint()?;
             if !at_bp {
                 if stop == Stop::Signal(libc::SIGTRAP) && !self.chaos_points.is_empty() {
