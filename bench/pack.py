@@ -10,8 +10,8 @@ For each: the trace directory's size and the file store's (what `pack` reads), t
 size, the median `pack` wall time over --runs; then the packed file zipped as an Actions artifact
 is served by a tiny local HTTP server speaking the three endpoints `fetch` uses (artifact
 metadata, the /zip redirect, the blob) and `cargo-record-test fetch URL` is timed, then
-`replay -a` of what it fetched, then `fetch URL --replay` in one go. A benchmark, not a test: it
-never fails on slowness.
+`replay -a` of what it fetched (checked against the recording: exit code and stdout), then
+`fetch URL --replay` in one go. A benchmark, not a test: it never fails on slowness.
 
     python3 bench/pack.py               # build release binaries, 3 runs each
     python3 bench/pack.py --no-build --runs 5
@@ -185,7 +185,7 @@ def main():
             os.makedirs(os.path.dirname(prog))
             shutil.copy2(exe, prog)
             trace = os.path.join(d, "t.trace")
-            _, rec_s = run([crt, "record", "-o", trace, "--", prog, *args], cwd or d, env,
+            rec, rec_s = run([crt, "record", "-o", trace, "--", prog, *args], cwd or d, env,
                            check=False)
             trace_size = du(trace)
             store_size = du(os.path.join(d, "files"))
@@ -205,7 +205,7 @@ def main():
             FakeGitHub.artifacts[aid] = buf.getvalue()
             url = f"https://github.com/octo/proj/actions/runs/7/artifacts/{aid}"
             fenv = dict(env, GITHUB_TOKEN="bench-token", GITHUB_API_URL=api)
-            fetch_t, replay_t, both_t = [], [], []
+            fetch_t, replay_t, both_t, same = [], [], [], True
             for _ in range(a.runs):
                 shutil.rmtree(os.path.join(d, "target"), ignore_errors=True)
                 p, dt = run([crt, "fetch", url], d, fenv)
@@ -213,14 +213,15 @@ def main():
                 fetched = os.path.join(d, "target", "record-test", "fetched", str(aid), "t.crtpack")
                 if not os.path.isfile(fetched):
                     sys.exit(f"bench: fetch did not place {fetched}\n{p.stdout.decode()}")
-                _, dt = run([crt, "replay", "-a", fetched], d, env, check=False)
+                p, dt = run([crt, "replay", "-a", fetched], d, env, check=False)
                 replay_t.append(dt)
+                same = same and (p.returncode, p.stdout) == (rec.returncode, rec.stdout)
                 shutil.rmtree(os.path.join(d, "target"), ignore_errors=True)
                 _, dt = run([crt, "fetch", url, "--replay"], d, fenv, check=False)
                 both_t.append(dt)
             rows.append((name, rec_s, trace_size, store_size, packed_size,
                          statistics.median(times), statistics.median(fetch_t),
-                         statistics.median(replay_t), statistics.median(both_t)))
+                         statistics.median(replay_t), statistics.median(both_t), same))
     finally:
         server.shutdown()
         if not os.environ.get("CRT_KEEP_TEMP"):
@@ -228,12 +229,12 @@ def main():
 
     print(f"medians of {a.runs} runs; fetch from a local fake GitHub API ({api})\n")
     hdr = ("recording", "record s", "trace dir", "file store", "packed", "ratio", "pack s",
-           "fetch s", "replay s", "fetch --replay s")
-    print("{:<24} {:>8} {:>10} {:>10} {:>10} {:>6} {:>7} {:>8} {:>8} {:>16}".format(*hdr))
-    for (name, rec_s, ts, ss, ps, pt, ft, rt, bt) in rows:
+           "fetch s", "replay s", "fetch --replay s", "replay = record")
+    print("{:<24} {:>8} {:>10} {:>10} {:>10} {:>6} {:>7} {:>8} {:>8} {:>16} {:>15}".format(*hdr))
+    for (name, rec_s, ts, ss, ps, pt, ft, rt, bt, same) in rows:
         ratio = (ts + ss) / ps if ps else 0
         print(f"{name:<24} {rec_s:>8.2f} {human(ts):>10} {human(ss):>10} {human(ps):>10} "
-              f"{ratio:>5.1f}x {pt:>7.2f} {ft:>8.2f} {rt:>8.2f} {bt:>16.2f}")
+              f"{ratio:>5.1f}x {pt:>7.2f} {ft:>8.2f} {rt:>8.2f} {bt:>16.2f} {str(same):>15}")
 
 
 if __name__ == "__main__":
