@@ -445,14 +445,17 @@ fn start_replay(trace: PathBuf) -> Result<(PathBuf, replayer::ReplaySession), Er
     };
     if let Ok(h) = pack::TraceReader::read_header(&trace) {
         let diffs = replayer::cpu_differences(&h);
-        if !diffs.is_empty() {
+        if !diffs.is_empty() && replayer::uses_cpuid_faulting(&h) {
+            eprintln!(
+                "note: this trace was recorded on a CPU with other features; replay gives the program the recorded CPUID (CPUID faulting), though code using a feature this CPU lacks would still fail:\n  {}",
+                diffs.join("\n  ")
+            );
+        } else if !diffs.is_empty() {
             eprintln!(
                 "warning: this trace was recorded on a CPU with other features; replay may diverge:\n  {}",
                 diffs.join("\n  ")
             );
-            if !tracee::cpuid::faulting_available() {
-                eprintln!("  (this machine has no CPUID faulting, so the program sees its own CPU's features)");
-            }
+            eprintln!("  (no CPUID faulting here, or CRT_NO_CPUID_FAULTING is set: the program sees this CPU's features)");
         }
     }
     let session = replayer::ReplaySession::start(replayer::ReplayOptions {

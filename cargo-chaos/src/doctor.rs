@@ -235,7 +235,11 @@ fn perf() -> Check {
 
 fn cpuid() -> Check {
     match tracee::probe::cpuid_faulting() {
-        Ok(()) => check("cpuid", Level::Ok, "CPUID faulting available"),
+        Ok(()) => check(
+            "cpuid",
+            Level::Ok,
+            "CPUID faulting available: replay gives programs the recording CPU's CPUID",
+        ),
         Err(e) => check(
             "cpuid",
             Level::Note,

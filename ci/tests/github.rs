@@ -326,6 +326,8 @@ async fn fetch_err(server: &MockServer, source: &str) -> Error {
     .await
     .unwrap_err();
     let _ = std::fs::remove_dir_all(&dir);
+    // The binary prints it as its one `caused by:` line.
+    assert_eq!(e.to_string().lines().count(), 1, "{e}");
     e
 }
 
@@ -343,6 +345,7 @@ async fn missing_token() {
     assert!(matches!(e, Error::NoToken));
     assert!(Client::from_vars(Some("  ".into()), None).is_err());
     assert!(e.to_string().contains("GITHUB_TOKEN"));
+    assert_eq!(e.to_string().lines().count(), 1, "{e}");
 }
 
 #[tokio::test]

@@ -149,7 +149,8 @@ impl RecordSession {
             cwd: cwd.as_os_str().as_bytes().to_vec(),
             start_time_ns: now_ns(),
             duration_ns: 0,
-            cpuid: tracee::cpuid::all_leaves()
+            // Asked on the CPU the program will be pinned to (its APIC id is in the leaves).
+            cpuid: tracee::cpuid::all_leaves_on(tracee::affinity::choose_cpu(&mask))
                 .into_iter()
                 .map(|l| CpuidLeaf {
                     leaf: l.leaf,

@@ -2,6 +2,7 @@
 //! checks at every event that it does what the trace says. It advances as a stepper
 //! (`resume`), forwards and back, for a debugger.
 
+mod cpuid;
 mod error;
 mod events;
 mod mmap;
@@ -14,6 +15,7 @@ mod stepper;
 mod syscalls;
 mod thread;
 
+pub use cpuid::uses_cpuid_faulting;
 pub use error::{Error, Result};
 pub use session::{cpu_differences, ReplayOptions, ReplayOutcome, ReplaySession};
 pub use stepper::{Direction, RecordedTid, RunCommand, StopReason, WatchKind};

@@ -178,6 +178,20 @@ impl ReplaySession {
             } else {
                 self.seek_stops += 1;
             }
+            let cpuid = std::sync::Arc::clone(&self.cpuid);
+            if cpuid.emulate(self.task(tid)?, stop)? {
+                // A faulting `cpuid`, answered as the recording CPU did: it ran (a step).
+                if step_first && !stepping {
+                    continue;
+                }
+                if stepping {
+                    return Ok(Halt::User(match self.stepped(tid) {
+                        Flow::User(r) => r,
+                        _ => unreachable!("a step stops"),
+                    }));
+                }
+                continue;
+            }
             let flow = if step_first && !stepping {
                 if stop != Stop::Signal(libc::SIGTRAP) {
                     return Err(self.diverged(format!(

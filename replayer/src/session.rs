@@ -96,6 +96,8 @@ pub struct ReplaySession {
     /// Output is echoed once: events before this number were echoed by an earlier run.
     pub(crate) echoed_before: u64,
     pub(crate) interrupt: Arc<AtomicBool>,
+    /// The recording CPU's CPUID, answered under CPUID faulting (crate::cpuid).
+    pub(crate) cpuid: Arc<crate::cpuid::RecordedCpuid>,
     /// Events in the trace, counted when first asked.
     pub(crate) event_count: std::cell::OnceCell<u64>,
 }
@@ -172,6 +174,7 @@ impl ReplaySession {
             echoed_before: 0,
             interrupt: Arc::new(AtomicBool::new(false)),
             event_count: Default::default(),
+            cpuid: Arc::new(crate::cpuid::RecordedCpuid::new(&h)),
         };
         let points = chaos_points_of(&h);
         let r = s
@@ -288,7 +291,8 @@ impl ReplaySession {
             }
             task.write_bytes(RemotePtr::new(w.addr), &w.data)?;
         }
-        Ok(())
+        let cpuid = Arc::clone(&self.cpuid);
+        cpuid.after_exec(self.task(tid)?)
     }
 
     /// Patch the recorded chaos points (at the first exec, as the recorder did).

@@ -1,4 +1,8 @@
-//! The CPUID leaves of the machine we run on, for the trace header.
+//! The CPUID leaves of the machine we run on, for the trace header, and CPUID faulting (a
+//! tracee whose `cpuid` instructions trap, for replay to answer them).
+
+use crate::error::Result;
+use crate::task::Task;
 
 /// One CPUID result.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,42 +27,134 @@ fn query(leaf: u32, subleaf: u32) -> Leaf {
     }
 }
 
-/// All basic and extended leaves, with the subleaves of the leaves that have them.
+/// Leaves whose subleaves are enumerated until one whose level type (ecx bits 15:8) is 0: the
+/// topology leaves. That terminating subleaf is kept too (a program reads it to stop).
+const LEVEL_TYPED: [u32; 3] = [0xb, 0x1f, 0x8000_0026];
+/// Leaves whose subleaves are enumerated until one whose type (eax bits 4:0) is 0: the
+/// deterministic cache parameters.
+const CACHE_TYPED: [u32; 2] = [4, 0x8000_001d];
+/// Leaves whose subleaf 0 eax is the highest valid subleaf.
+const COUNTED: [u32; 8] = [7, 0x14, 0x17, 0x18, 0x1d, 0x1e, 0x20, 0x24];
+/// Leaves with a few fixed subleaves (resource monitoring and allocation, SGX, perfmon, AMD QoS).
+const FIXED: [u32; 5] = [0xf, 0x10, 0x12, 0x23, 0x8000_0020];
+
+/// Whether `leaf` takes a subleaf in ecx (the others ignore ecx: any subleaf answers as 0).
+pub fn has_subleaves(leaf: u32) -> bool {
+    leaf == 0xd
+        || LEVEL_TYPED.contains(&leaf)
+        || CACHE_TYPED.contains(&leaf)
+        || COUNTED.contains(&leaf)
+        || FIXED.contains(&leaf)
+}
+
+/// For a topology leaf (0xb, 0x1f, 0x8000_0026): the answer to a subleaf past the last level,
+/// given the leaf's subleaf 0 answer: level type 0, the level number echoed in ecx, the
+/// x2APIC id in edx, as Intel and AMD document it.
+pub fn past_last_level(sub0: &Leaf, subleaf: u32) -> Option<Leaf> {
+    LEVEL_TYPED.contains(&sub0.leaf).then_some(Leaf {
+        leaf: sub0.leaf,
+        subleaf,
+        eax: 0,
+        ebx: 0,
+        ecx: subleaf & 0xff,
+        edx: sub0.edx,
+    })
+}
+
+/// The basic, hypervisor (when leaf 1 says there is one) and extended leaves, each with the
+/// subleaves a program may ask for: what replay under CPUID faulting answers from. Leaves
+/// 0 and 0x8000_0000 are always there (they give the ranges' highest leaves).
 pub fn all_leaves() -> Vec<Leaf> {
     let mut out = Vec::new();
-    for base in [0u32, 0x8000_0000] {
-        let max = query(base, 0).eax;
-        let max = max.min(base + 0x40);
+    let hypervisor = query(1, 0).ecx & (1 << 31) != 0;
+    for base in [0u32, 0x4000_0000, 0x8000_0000] {
+        if base == 0x4000_0000 && !hypervisor {
+            continue;
+        }
+        let top = query(base, 0);
+        if top.eax < base || top.eax > base + 0xffff {
+            // No such range: a CPU answers with another leaf's data (or zeros).
+            if base != 0x4000_0000 {
+                out.push(top);
+            }
+            continue;
+        }
+        let max = top.eax.min(base + 0x40);
         for leaf in base..=max {
             // Each cpuid traps to the hypervisor in a VM: ask only for subleaves that exist.
             let first = query(leaf, 0);
             out.push(first);
-            let subleaves: Vec<u32> = match leaf {
-                // Enumerated until an empty (type 0) entry.
-                4 | 0xb | 0x1f | 0x8000_001d => (1..8).collect(),
-                7 | 0x14 | 0x17 | 0x18 => (1..=first.eax.min(8)).collect(),
-                // XSAVE: one subleaf per supported state component.
-                0xd => {
-                    let mask = ((first.edx as u64) << 32) | first.eax as u64;
-                    std::iter::once(1)
-                        .chain((2..64).filter(|i| mask & (1 << i) != 0))
-                        .collect()
+            if LEVEL_TYPED.contains(&leaf) {
+                for sub in 1..8 {
+                    let l = query(leaf, sub);
+                    out.push(l);
+                    if (l.ecx >> 8) & 0xff == 0 {
+                        break;
+                    }
                 }
-                0xf | 0x10 | 0x12 => (1..4).collect(),
-                _ => Vec::new(),
-            };
-            for sub in subleaves {
-                let l = query(leaf, sub);
-                let empty = l.eax == 0 && l.ebx == 0 && l.ecx == 0 && l.edx == 0;
-                if empty && matches!(leaf, 4 | 0xb | 0x1f | 0x8000_001d) {
-                    break;
-                }
-                out.push(l);
+                continue;
             }
+            if CACHE_TYPED.contains(&leaf) {
+                // A type-0 subleaf (all zeros) ends the list and is left out.
+                out.extend(
+                    (1..16)
+                        .map(|sub| query(leaf, sub))
+                        .take_while(|l| l.eax & 0x1f != 0),
+                );
+                continue;
+            }
+            let subleaves: Vec<u32> = if COUNTED.contains(&leaf) {
+                (1..=first.eax.min(8)).collect()
+            } else if leaf == 0xd {
+                // XSAVE: one subleaf per supported state component.
+                let mask = ((first.edx as u64) << 32) | first.eax as u64;
+                std::iter::once(1)
+                    .chain((2..64).filter(|i| mask & (1 << i) != 0))
+                    .collect()
+            } else if FIXED.contains(&leaf) {
+                (1..4).collect()
+            } else {
+                Vec::new()
+            };
+            out.extend(subleaves.into_iter().map(|sub| query(leaf, sub)));
         }
     }
     out
 }
+
+/// [`all_leaves`] as a thread pinned to `cpu` sees them (leaves 1, 0xb, 0x1f give the APIC id
+/// of the CPU that runs the instruction): a recording asks on the CPU its program runs on.
+pub fn all_leaves_on(cpu: Option<usize>) -> Vec<Leaf> {
+    let Some(cpu) = cpu else {
+        return all_leaves();
+    };
+    std::thread::Builder::new()
+        .name("cpuid".into())
+        .spawn(move || {
+            crate::affinity::pin(nix::unistd::Pid::from_raw(0), cpu);
+            all_leaves()
+        })
+        .ok()
+        .and_then(|t| t.join().ok())
+        .unwrap_or_else(all_leaves)
+}
+
+/// Make `cpuid` fault (SIGSEGV) in `task`'s thread, or stop it faulting, with
+/// `arch_prctl(ARCH_SET_CPUID)` injected into it: then its tracer can answer each `cpuid` with
+/// the recording CPU's leaves. The setting is per thread, inherited by new threads and child
+/// processes, and reset by execve. `task` must be at a stop whose registers are final (see
+/// [`Task::inject_syscall_at_pc`]). Returns false where the CPU or the hypervisor has no CPUID
+/// faulting (ENODEV).
+pub fn set_faulting(task: &mut Task, faulting: bool) -> Result<bool> {
+    let r = task.inject_syscall_at_pc(
+        libc::SYS_arch_prctl,
+        [ARCH_SET_CPUID as u64, u64::from(!faulting), 0, 0, 0, 0],
+    )?;
+    Ok(r == 0)
+}
+
+/// `arch_prctl` code: arg 0 makes cpuid fault, 1 allows it.
+const ARCH_SET_CPUID: i64 = 0x1012;
 
 /// XCR0 (the enabled extended-state components), or 0 if XSAVE is unavailable.
 pub fn xcr0() -> u64 {

@@ -1,4 +1,5 @@
-//! Recognising the few instructions the recorder emulates (rdtsc, rdtscp) at a trap.
+//! Recognising the few instructions the recorder or the replayer emulates at a trap (rdtsc,
+//! rdtscp; cpuid under CPUID faulting).
 
 use crate::remote_ptr::RemotePtr;
 use crate::task::Task;
@@ -31,6 +32,14 @@ pub fn tsc_insn_at(task: &mut Task, pc: u64) -> Option<TscInsn> {
         [0x0f, 0x01, 0xf9] => Some(TscInsn::Rdtscp),
         _ => None,
     }
+}
+
+/// The length of `cpuid` (`0f a2`).
+pub const CPUID_LEN: u64 = 2;
+
+/// Whether the instruction at `pc` is `cpuid`.
+pub fn is_cpuid_at(task: &mut Task, pc: u64) -> bool {
+    task.read_prefix(RemotePtr::new(pc), 2) == [0x0f, 0xa2]
 }
 
 /// Read the time stamp counter (and TSC_AUX) of the CPU we run on.

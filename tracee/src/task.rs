@@ -392,6 +392,48 @@ impl Task {
         self.set_regs(&saved)?;
         Ok(result)
     }
+
+    /// From a stop whose registers are final (a syscall-exit stop, a signal stop; not a
+    /// PTRACE_EVENT_EXEC stop, whose rax the kernel still overwrites), run syscall `no` with
+    /// `args` from a `syscall` instruction written over the two bytes at pc for the call;
+    /// returns its result. The bytes and registers are restored, and the thread is left at the
+    /// call's exit stop. Works under replay's trace-all seccomp filter too (its stop is passed).
+    pub fn inject_syscall_at_pc(&mut self, no: i64, args: [u64; 6]) -> Result<i64> {
+        let saved = self.regs()?;
+        let pc = RemotePtr::new(saved.pc());
+        let mut orig = [0u8; 2];
+        self.read_bytes(pc, &mut orig)?;
+        self.write_bytes(pc, &[0x0f, 0x05])?;
+        let r = (|| {
+            let mut r = saved;
+            r.0.rax = no as u64;
+            r.set_args(args);
+            self.set_regs(&r)?;
+            self.cont_syscall(None)?;
+            let mut syscall_stops = 0;
+            while syscall_stops < 2 {
+                match crate::stop::wait(Some(self.tid))? {
+                    Some((_, crate::Stop::Syscall)) => syscall_stops += 1,
+                    Some((_, crate::Stop::Seccomp)) | None => {}
+                    other => {
+                        return Err(Error::Protocol(format!(
+                            "unexpected stop while injecting syscall {no}: {other:?}"
+                        )))
+                    }
+                }
+                if syscall_stops < 2 {
+                    self.cont_syscall(None)?;
+                }
+            }
+            Ok(self.regs()?.result())
+        })();
+        let restored = self
+            .write_bytes(pc, &orig)
+            .and_then(|_| self.set_regs(&saved));
+        let result = r?;
+        restored?;
+        Ok(result)
+    }
 }
 
 impl Task {
