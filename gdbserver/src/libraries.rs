@@ -187,9 +187,11 @@ pub(crate) fn list(pid: i32) -> std::io::Result<(u64, Vec<Library>)> {
         let l_ld = mem.u64(lm + 16)?;
         let next = mem.u64(lm + 24)?;
         // The file the replay mapped there, else the name the linker has.
-        let name = file_at(l_ld)
-            .or_else(|| file_at(l_addr))
-            .unwrap_or_else(|| mem.cstr(l_name));
+        let linker_name = mem.cstr(l_name);
+        let name = match file_at(l_ld).or_else(|| file_at(l_addr)) {
+            Some(stored) => named(&stored, &linker_name),
+            None => linker_name,
+        };
         if name.starts_with('/') {
             libs.push(Library {
                 name,
@@ -201,6 +203,33 @@ pub(crate) fn list(pid: i32) -> std::io::Result<(u64, Vec<Library>)> {
         lm = next;
     }
     Ok((r_map, libs))
+}
+
+/// A stored copy (named by its hash) under the library's own file name, so that gdb's `info
+/// sharedlibrary` and backtraces say `libc.so.6`: a symlink `named/HASH/NAME` beside the copy.
+/// The copy's own path when the link cannot be made.
+fn named(stored: &str, linker_name: &str) -> String {
+    let stored_path = std::path::Path::new(stored);
+    let (Some(dir), Some(hash), Some(base)) = (
+        stored_path.parent(),
+        stored_path.file_name(),
+        std::path::Path::new(linker_name).file_name(),
+    ) else {
+        return stored.to_string();
+    };
+    if hash == base {
+        return stored.to_string();
+    }
+    let link_dir = dir.join("named").join(hash);
+    let link = link_dir.join(base);
+    if std::fs::symlink_metadata(&link).is_err() {
+        let made = std::fs::create_dir_all(&link_dir)
+            .and_then(|_| std::os::unix::fs::symlink(stored_path, &link));
+        if made.is_err() && std::fs::symlink_metadata(&link).is_err() {
+            return stored.to_string();
+        }
+    }
+    link.to_string_lossy().into_owned()
 }
 
 fn xml_escape(s: &str) -> String {

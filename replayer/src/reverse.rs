@@ -136,8 +136,9 @@ pub(crate) struct Collector {
     /// Hits of `u` in the current segment.
     seg_hits: u64,
     /// Inside the target segment, the op being replayed: its set, count, hits of it, hits of
-    /// everything armed (its set and `u`).
-    op: Option<(Triggers, u64, u64, u64)>,
+    /// everything armed (its set and `u`), and whether it is the last (its end is the moment
+    /// going back starts from, not an earlier hit).
+    op: Option<(Triggers, u64, u64, u64, bool)>,
     /// The latest hit: where, and the stop to report there.
     pub best: Option<(Moment, StopReason)>,
 }
@@ -190,7 +191,7 @@ impl Collector {
                 kind: w.kind,
             },
         };
-        let Some((set, n, seen, all)) = self.op.as_mut() else {
+        let Some((set, n, seen, all, last)) = self.op.as_mut() else {
             if in_u {
                 self.seg_hits += 1;
                 let ops = match t {
@@ -213,6 +214,16 @@ impl Collector {
         if set.contains(&t) {
             *seen += 1;
             if *seen == *n {
+                // The op's own end: a hit before the moment going back starts from, unless
+                // it is that moment.
+                if in_u && !*last {
+                    let mut v = ops.to_vec();
+                    v.push(Op::RunTo {
+                        set: set.clone(),
+                        n: *n,
+                    });
+                    self.best = Some((Moment::Segment { segment, ops: v }, reason));
+                }
                 return true;
             }
         }
@@ -344,7 +355,7 @@ impl ReplaySession {
                 };
                 self.install(set)?;
                 match &mut self.user.mode {
-                    Mode::Collect(c) => c.op = Some((set.clone(), *n, 0, 0)),
+                    Mode::Collect(c) => c.op = Some((set.clone(), *n, 0, 0, collect == Some(true))),
                     mode => {
                         *mode = Mode::Count {
                             set: set.clone(),
@@ -485,6 +496,12 @@ impl ReplaySession {
         let Mode::Collect(c) = std::mem::take(&mut self.user.mode) else {
             unreachable!("collecting")
         };
+        if self.debug {
+            eprintln!(
+                "[replay] reverse-continue from {from:?}: the last hit before is {:?}",
+                c.best
+            );
+        }
         match c.best {
             None => self.go_to_history_start(),
             Some((m, reason)) => {

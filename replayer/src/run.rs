@@ -278,7 +278,9 @@ impl ReplaySession {
                     }));
                 }
             }
-            if stepping && (hit.step || hit.watch.is_some()) {
+            // A step over a syscall instruction the kernel ran without a stop of ours (a silent
+            // call) ends in a SIGTRAP at the call's exit with DR6 empty: the step is done too.
+            if stepping && (hit.step || hit.watch.is_some() || hit.exec.is_none()) {
                 return Ok(self.stepped(tid));
             }
             if hit.watch.is_some() {
@@ -304,6 +306,18 @@ impl ReplaySession {
                 seek.p.pc, seek.hits
             );
             return Err(self.diverged(msg));
+        }
+        if self.debug && stop == Stop::Signal(libc::SIGTRAP) {
+            let task = self.task(tid)?;
+            let r = task.regs()?;
+            let mut b = [0u8; 1];
+            let _ = task.read_bytes(tracee::RemotePtr::new(r.pc().wrapping_sub(1)), &mut b);
+            eprintln!(
+                "[replay] unexplained SIGTRAP in {tid} at {:#x} (byte before {:#x}, eflags {:#x}, stepping {stepping})",
+                r.pc(),
+                b[0],
+                r.0.eflags
+            );
         }
         self.park(tid, stop)?;
         Ok(Flow::Parked)

@@ -291,6 +291,9 @@ impl ReplaySession {
             }
             task.write_bytes(RemotePtr::new(w.addr), &w.data)?;
         }
+        // The debugger's breakpoints in the new image.
+        let t = self.threads.get_mut(&tid).expect("the thread exists");
+        self.points.patch_new_code(&mut t.task)?;
         let cpuid = Arc::clone(&self.cpuid);
         cpuid.after_exec(self.task(tid)?)
     }

@@ -266,6 +266,11 @@ impl ReplaySession {
                 Ok(true)
             }
             Mode::Collect(c) => {
+                if self.debug {
+                    eprintln!(
+                        "[replay] collecting: {t:?} in {tid}, segment {segment}, ops {ops:?}"
+                    );
+                }
                 let pc = self.threads.get(&tid).and_then(|t| t.task.regs().ok());
                 Ok(c.on_trigger(segment, &ops, tid, t, pc.map(|r| r.pc())))
             }

@@ -564,9 +564,20 @@ fn ctrl_c_interrupts_a_continue() -> Result<(), Failed> {
         return Err(format!("after Ctrl-C the stop reply is `{stop}`, not SIGINT (T02)").into());
     }
     send(&mut s, "qRcmd,7768656e")?; // "when"
+                                     // Console output comes as `O` + hex packets, then `OK` ends the command.
+    let mut said = Vec::new();
     let mut reply = recv(&mut s)?;
-    while reply.starts_with('O') {
+    while reply.starts_with('O') && reply != "OK" {
+        said.extend(
+            (1..reply.len())
+                .step_by(2)
+                .filter_map(|i| u8::from_str_radix(reply.get(i..i + 2)?, 16).ok()),
+        );
         reply = recv(&mut s)?;
+    }
+    let said = String::from_utf8_lossy(&said);
+    if reply != "OK" || !said.contains("Current event: ") {
+        return Err(format!("`monitor when` answered `{said}` then `{reply}`").into());
     }
     send(&mut s, "k")?;
     drop(s);
@@ -654,6 +665,72 @@ fn reverse_continue_finds_earlier_hits() -> Result<(), Failed> {
     Ok(())
 }
 
+/// A breakpoint in libc, set before libc is mapped in the new process a reverse command
+/// replays from, is patched when the loader maps libc (it once failed with "cannot access
+/// memory" and ended the session): reverse-continue finds the earlier `write` again.
+fn library_breakpoint_armed_again_going_back() -> Result<(), Failed> {
+    let b = bins()?;
+    let tmp = TempDir::new("gdb-lib")?;
+    let prog = b.example("gdb_counter");
+    let trace = record(b, tmp.path(), &prog, &[])?;
+    let server = Server::start(b, &trace, &[])?;
+    let cmds = [
+        "set breakpoint pending on",
+        "break -qualified write",
+        "continue",
+        "p $rdx",
+        "continue",
+        "p $rdx",
+        "reverse-continue",
+        "p $rdx",
+        "p *(char *)$rsi@$rdx",
+    ];
+    let out = gdb_replay(&server, &cmds)?;
+    let v = values(&out);
+    // "step 1: total 1\n" (16 bytes), "step 2: total 5\n", then the first again.
+    check_eq(
+        "the bytes each write call writes",
+        &vec![
+            "16".to_string(),
+            "16".to_string(),
+            "16".to_string(),
+            "\"step 1: total 1\\n\"".to_string(),
+        ],
+        &v,
+        &out,
+    )?;
+    Ok(())
+}
+
+/// Two breakpoints hit one after the other in one segment (Rust's `core::fmt::write`, then
+/// libc's `write`): reverse-continue from the second finds the first, the hit that ended the
+/// way to the current moment's first operation (it was once skipped, and gdb went to the start).
+fn reverse_continue_to_the_hit_before_in_the_same_segment() -> Result<(), Failed> {
+    let b = bins()?;
+    let tmp = TempDir::new("gdb-seg")?;
+    let prog = b.example("gdb_counter");
+    let trace = record(b, tmp.path(), &prog, &[])?;
+    let server = Server::start(b, &trace, &[])?;
+    let cmds = [
+        "set breakpoint pending on",
+        "break core::fmt::write",
+        "break -qualified write",
+        "continue",
+        "info symbol $pc",
+        "continue",
+        "info symbol $pc",
+        "reverse-continue",
+        "info symbol $pc",
+    ];
+    let out = gdb_replay(&server, &cmds)?;
+    let s = symbols(&out);
+    if s.len() != 3 || !s[0].contains("::fmt::write") || !s[1].starts_with("write") {
+        return Err(format!("expected core::fmt::write, then write: {s:?}\n{out}").into());
+    }
+    check_eq("reverse-continue back to the first hit", &s[0], &s[2], &out)?;
+    Ok(())
+}
+
 /// reverse-step, reverse-next, reverse-finish and reverse-stepi undo what step, next, finish and
 /// stepi did: each lands where the forward command had started.
 fn reverse_step_next_finish() -> Result<(), Failed> {
@@ -685,11 +762,12 @@ fn reverse_step_next_finish() -> Result<(), Failed> {
             "reverse-finish",
             "info symbol $pc", // E: main, at the call
             "p i",
+            // Without the breakpoint, `next` runs the whole call (with it, gdb stops in bump).
+            "delete",
             "next",
-            "next",
-            "p *total",
+            "p total",
             "reverse-next",
-            "reverse-next",
+            "p total",
             "p i",
         ],
     )?;
@@ -709,8 +787,13 @@ fn reverse_step_next_finish() -> Result<(), Failed> {
     }
     let v = values(&out);
     check_eq(
-        "i in main after reverse-finish, total after the call, i again",
-        &vec!["3".to_string(), "14".to_string(), "3".to_string()],
+        "i in main after reverse-finish, total after the call and before it, i again",
+        &vec![
+            "3".to_string(),
+            "14".to_string(),
+            "5".to_string(),
+            "3".to_string(),
+        ],
         &v,
         &out,
     )?;
@@ -730,30 +813,40 @@ fn watchpoint_reverse_finds_the_writer() -> Result<(), Failed> {
         &[
             "break gdb_threads::worker",
             "continue",
-            "p $_thread",
+            "python gdb.set_convenience_variable('lwp', gdb.selected_thread().ptid[1])",
+            "p $lwp",
             "delete",
             "continue",
             "watch -l gdb_threads::SHARED.v.value",
             "reverse-continue",
             "p gdb_threads::SHARED.v.value",
-            "p $_thread",
+            "python gdb.set_convenience_variable('lwp', gdb.selected_thread().ptid[1])",
+            "p $lwp",
             "reverse-continue",
             "p gdb_threads::SHARED.v.value",
-            "p $_thread",
+            "python gdb.set_convenience_variable('lwp', gdb.selected_thread().ptid[1])",
+            "p $lwp",
             "reverse-continue",
             "p gdb_threads::SHARED.v.value",
-            "p $_thread",
+            "python gdb.set_convenience_variable('lwp', gdb.selected_thread().ptid[1])",
+            "p $lwp",
         ],
     )?;
     let v = values(&out);
     // In reverse, gdb stops before the writing instruction: the value is the one before it.
+    // Threads by their (recorded) LWP: gdb numbers a thread anew when it comes back after its
+    // exit, as it does going back from the end.
     let worker = v.first().cloned().unwrap_or_default();
+    let main = v.get(4).cloned().unwrap_or_default();
+    if main == worker {
+        return Err(format!("main's write was found in the worker's thread:\n{out}").into());
+    }
     let want = vec![
         worker.clone(),
         "3".to_string(),
         worker.clone(),
         "102".to_string(),
-        "1".to_string(),
+        main,
         "2".to_string(),
         worker,
     ];
@@ -824,11 +917,6 @@ fn flaky_failure_traced_back_to_the_racing_write() -> Result<(), Failed> {
     Ok(())
 }
 
-/// Known to fail as the stepper stands (session 3): reverse past the first hit, reverse-next,
-/// watchpoint + reverse-continue, Ctrl-C reply parsing, the stored-file path check. Run them
-/// with `cargo test -p tests --test gdb -- --include-ignored`.
-const KNOWN_FAILING: bool = true;
-
 fn main() {
     disable_core_dumps();
     let args = Arguments::from_args();
@@ -841,24 +929,27 @@ fn main() {
         ),
         Trial::test("when_and_goto", when_and_goto),
         Trial::test("marked_events_and_goto_agree", marked_events_and_goto_agree),
-        Trial::test("files_registers_and_writes", files_registers_and_writes)
-            .with_ignored_flag(KNOWN_FAILING),
+        Trial::test("files_registers_and_writes", files_registers_and_writes),
         Trial::test("bad_input", bad_input),
-        Trial::test("ctrl_c_interrupts_a_continue", ctrl_c_interrupts_a_continue)
-            .with_ignored_flag(KNOWN_FAILING),
+        Trial::test("ctrl_c_interrupts_a_continue", ctrl_c_interrupts_a_continue),
         Trial::test("c_program_with_threads", c_program_with_threads),
         Trial::test(
             "reverse_continue_finds_earlier_hits",
             reverse_continue_finds_earlier_hits,
-        )
-        .with_ignored_flag(KNOWN_FAILING),
-        Trial::test("reverse_step_next_finish", reverse_step_next_finish)
-            .with_ignored_flag(KNOWN_FAILING),
+        ),
+        Trial::test("reverse_step_next_finish", reverse_step_next_finish),
+        Trial::test(
+            "reverse_continue_to_the_hit_before_in_the_same_segment",
+            reverse_continue_to_the_hit_before_in_the_same_segment,
+        ),
+        Trial::test(
+            "library_breakpoint_armed_again_going_back",
+            library_breakpoint_armed_again_going_back,
+        ),
         Trial::test(
             "watchpoint_reverse_finds_the_writer",
             watchpoint_reverse_finds_the_writer,
-        )
-        .with_ignored_flag(KNOWN_FAILING),
+        ),
         Trial::test(
             "flaky_failure_traced_back_to_the_racing_write",
             flaky_failure_traced_back_to_the_racing_write,

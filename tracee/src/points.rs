@@ -100,6 +100,9 @@ pub struct Points {
     spin_enabled: bool,
     spin_scanned: BTreeSet<(u64, u64)>,
     watches: Vec<Watch>,
+    /// Debugger breakpoints at addresses not mapped yet (or not since an exec): patched when
+    /// code is mapped ([`Points::patch_new_code`]).
+    pending: BTreeSet<u64>,
     /// What each thread's debug registers hold now (by real tid), to write them only on change.
     armed: HashMap<i32, Vec<(u64, u64)>>,
 }
@@ -111,7 +114,16 @@ impl Points {
             p.set(kind, true);
             return Ok(());
         }
-        let orig = task.patch_int3(addr)?;
+        let orig = match task.patch_int3(addr) {
+            Ok(b) => b,
+            // A debugger's breakpoint in code not mapped yet (a library, before the loader
+            // maps it): it is patched when code is mapped.
+            Err(_) if kind == Kind::Debugger => {
+                self.pending.insert(addr);
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
         let mut p = Patch {
             orig,
             ..Default::default()
@@ -123,6 +135,9 @@ impl Points {
 
     /// Drop `kind` at `addr`; the original byte comes back when nothing else is there.
     pub fn remove(&mut self, task: &mut Task, addr: u64, kind: Kind) -> Result<()> {
+        if kind == Kind::Debugger {
+            self.pending.remove(&addr);
+        }
         let Some(p) = self.patches.get_mut(&addr) else {
             return Ok(());
         };
@@ -212,8 +227,22 @@ impl Points {
     /// A new image (exec): nothing of ours is in it.
     pub fn clear_at_exec(&mut self) {
         let watches = std::mem::take(&mut self.watches);
+        let mut pending = std::mem::take(&mut self.pending);
+        pending.extend(
+            self.patches
+                .iter()
+                .filter(|(_, p)| p.debugger)
+                .map(|(&a, _)| a),
+        );
         *self = Points::default();
         self.watches = watches;
+        // The debugger's breakpoints stay: patched again when their code is mapped.
+        self.pending = pending;
+    }
+
+    /// Debugger breakpoints waiting for their code to be mapped.
+    pub fn pending(&self) -> &BTreeSet<u64> {
+        &self.pending
     }
 
     /// Patch every spin hint of the process's code from now on (at its first thread creation).
@@ -229,8 +258,12 @@ impl Points {
         self.spin_enabled
     }
 
-    /// Patch the spin hints of code mapped since the last scan (when spin hints are on).
+    /// Code was mapped: patch the debugger's pending breakpoints that are now mapped, and the
+    /// spin hints of code mapped since the last scan (when spin hints are on).
     pub fn patch_new_code(&mut self, task: &mut Task) -> Result<()> {
+        for addr in std::mem::take(&mut self.pending) {
+            self.add(task, addr, Kind::Debugger)?;
+        }
         if !self.spin_enabled {
             return Ok(());
         }
