@@ -48,7 +48,9 @@ pub fn serve_one(
 }
 
 /// Serve the replay to gdb over `stream` until gdb leaves; gives the session back.
-pub fn serve(session: ReplaySession, stream: TcpStream) -> Result<(Ending, ReplaySession)> {
+pub fn serve(mut session: ReplaySession, stream: TcpStream) -> Result<(Ending, ReplaySession)> {
+    // Going back starts from the nearest earlier checkpoint.
+    session.enable_checkpoints();
     stream.set_nodelay(true).map_err(Error::Connection)?;
     let mut target = ReplayTarget::new(session);
     target.watcher = Some(

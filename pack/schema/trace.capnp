@@ -39,6 +39,7 @@ struct KeyValue {
 struct ChaosParams {
   seed @0 :UInt64;
   params @1 :List(KeyValue);
+  points @2 :List(UInt64);      # the chaos points patched at the first exec
 }
 
 struct Header {

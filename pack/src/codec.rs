@@ -118,11 +118,17 @@ pub(crate) fn encode_header(h: &Header, complete: bool) -> EncodeResult<Vec<u8>>
         if let Some(chaos) = &h.chaos {
             let mut c = r.reborrow().init_chaos();
             c.set_seed(chaos.seed);
-            let mut l = c.init_params(len32(chaos.params.len(), "chaos params")?);
+            let mut l = c
+                .reborrow()
+                .init_params(len32(chaos.params.len(), "chaos params")?);
             for (i, (k, v)) in chaos.params.iter().enumerate() {
                 let mut kv = l.reborrow().get(i as u32);
                 kv.set_key(k.as_str());
                 kv.set_value(v.as_str());
+            }
+            let mut p = c.init_points(len32(chaos.points.len(), "chaos points")?);
+            for (i, a) in chaos.points.iter().enumerate() {
+                p.set(i as u32, *a);
             }
         }
         if let Some(exit) = &h.exit {
@@ -387,9 +393,21 @@ fn decode_header_root<E>(r: header::Reader) -> Result<Header, DecodeError<E>> {
                 text(kv.get_value()?, "a chaos parameter")?,
             ));
         }
+        let mut points: Vec<u64> = c.get_points()?.iter().collect();
+        if points.is_empty() {
+            // Traces of format 2 before the typed field: a comma-separated hex parameter.
+            if let Some(i) = params.iter().position(|(k, _)| k == "points") {
+                let (_, v) = params.remove(i);
+                points = v
+                    .split(',')
+                    .filter_map(|x| u64::from_str_radix(x, 16).ok())
+                    .collect();
+            }
+        }
         Some(ChaosParams {
             seed: c.get_seed(),
             params,
+            points,
         })
     } else {
         None

@@ -30,6 +30,8 @@ pub struct ChaosParams {
     pub seed: u64,
     /// Free-form `key=value` pairs describing the chosen parameters (depth, slices, ...).
     pub params: Vec<(String, String)>,
+    /// The addresses patched as chaos points at the first exec (replay patches the same).
+    pub points: Vec<u64>,
 }
 
 /// The trace header: written when recording starts (`complete == false`) and rewritten when it ends.

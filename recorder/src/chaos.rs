@@ -106,7 +106,7 @@ impl Chaos {
 
     /// The parameters, for the trace header.
     pub fn params(&self) -> Vec<(String, String)> {
-        let mut v = vec![
+        vec![
             ("depth".to_string(), self.depth.to_string()),
             (
                 "change_points".to_string(),
@@ -130,16 +130,7 @@ impl Chaos {
                     .unwrap_or_else(|| "real".into()),
             ),
             ("clock_boundary".into(), self.clock_boundary.to_string()),
-        ];
-        v.push((
-            "points".into(),
-            self.point_list
-                .iter()
-                .map(|a| format!("{a:x}"))
-                .collect::<Vec<_>>()
-                .join(","),
-        ));
-        v
+        ]
     }
 
     /// A new thread: a random priority above every lowered one.

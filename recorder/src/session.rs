@@ -191,6 +191,7 @@ impl RecordSession {
                 header.chaos = Some(pack::ChaosParams {
                     seed: c.seed,
                     params: c.params(),
+                    points: c.point_list.clone(),
                 });
                 Some(c)
             }

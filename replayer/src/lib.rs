@@ -2,6 +2,7 @@
 //! checks at every event that it does what the trace says. It advances as a stepper
 //! (`resume`), forwards and back, for a debugger.
 
+mod checkpoint;
 mod cpuid;
 mod error;
 mod events;

@@ -11,7 +11,7 @@ use tracee::{Regs, RemotePtr, Task};
 use crate::error::{Error, Result};
 
 /// The stored files opened in the program, by path.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct OpenFiles(HashMap<PathBuf, u64>);
 
 /// At the seccomp stop of the recorded mmap (registers `regs`), map `stored` at `addr` with the

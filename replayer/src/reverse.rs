@@ -12,6 +12,7 @@ use std::collections::BTreeSet;
 use tracee::access::Touch;
 use tracee::points::{Kind, Watch, WatchKind};
 
+use crate::checkpoint::Before;
 use crate::error::{Error, Result};
 use crate::session::ReplaySession;
 use crate::stepper::{Mode, RecordedTid, RunCommand, StopReason};
@@ -86,7 +87,7 @@ pub(crate) struct SegmentStart {
 }
 
 /// Where a replay is in its run of segments.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub(crate) struct History {
     /// The current segment (1 is the first thread's first run).
     pub segment: u64,
@@ -304,9 +305,9 @@ impl ReplaySession {
         self.running.as_ref().map_or(self.leader, |r| r.tid)
     }
 
-    /// Go to the start of segment `segment` from a new process.
+    /// Go to the start of segment `segment` from a new process (or checkpoint).
     fn go_to_segment(&mut self, segment: u64) -> Result<()> {
-        self.respawn()?;
+        self.rewind(Before::Segment(segment))?;
         if segment > 1 {
             self.history.halt_at_segment = Some(segment);
             let r = self.forward(None);
@@ -325,7 +326,7 @@ impl ReplaySession {
     pub(crate) fn goto(&mut self, m: &Moment) -> Result<()> {
         match m {
             Moment::Event(n) => {
-                self.respawn()?;
+                self.rewind(Before::Event(*n))?;
                 self.forward(Some(*n))?;
             }
             Moment::Segment { segment, ops } => {
@@ -468,15 +469,44 @@ impl ReplaySession {
     }
 
     fn reverse_continue(&mut self) -> Result<StopReason> {
-        let from = self.moment();
         let u = self.user.triggers();
         if u.is_empty() {
             return self.go_to_history_start();
         }
-        self.respawn()?;
-        self.install(&u)?;
-        self.user.mode = Mode::Collect(Collector::new(u));
-        match &from {
+        // From the latest checkpoint before the current moment; when there is no hit between
+        // them, from the one before, up to that checkpoint; and so on to the start.
+        let mut to = self.moment();
+        let mut before = match &to {
+            Moment::Event(n) => Before::Event(*n),
+            Moment::Segment { segment, .. } => Before::Segment(*segment),
+        };
+        loop {
+            let from_checkpoint = self.rewind(before)?;
+            if let Some(best) = self.collect_hits(&u, &to)? {
+                let (m, reason) = best;
+                self.goto(&m)?;
+                return Ok(reason);
+            }
+            match from_checkpoint {
+                None => return self.go_to_history_start(),
+                Some(e) => {
+                    to = Moment::Event(e);
+                    before = Before::Event(e - 1);
+                }
+            }
+        }
+    }
+
+    /// From where the replay is now (a new process or checkpoint copy), run to moment `from`
+    /// with the debugger's triggers `u` armed, and return the last hit on the way.
+    fn collect_hits(
+        &mut self,
+        u: &Triggers,
+        from: &Moment,
+    ) -> Result<Option<(Moment, StopReason)>> {
+        self.install(u)?;
+        self.user.mode = Mode::Collect(Collector::new(u.clone()));
+        match from {
             Moment::Event(n) => {
                 self.forward(Some(*n))?;
             }
@@ -498,17 +528,11 @@ impl ReplaySession {
         };
         if self.debug {
             eprintln!(
-                "[replay] reverse-continue from {from:?}: the last hit before is {:?}",
+                "[replay] reverse-continue to {from:?}: the last hit before is {:?}",
                 c.best
             );
         }
-        match c.best {
-            None => self.go_to_history_start(),
-            Some((m, reason)) => {
-                self.goto(&m)?;
-                Ok(reason)
-            }
-        }
+        Ok(c.best)
     }
 
     fn go_to_history_start(&mut self) -> Result<StopReason> {

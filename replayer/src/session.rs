@@ -55,12 +55,7 @@ pub fn cpu_differences(h: &pack::Header) -> Vec<String> {
 fn chaos_points_of(h: &pack::Header) -> Vec<u64> {
     h.chaos
         .as_ref()
-        .and_then(|c| c.params.iter().find(|(k, _)| k == "points"))
-        .map(|(_, v)| {
-            v.split(',')
-                .filter_map(|x| u64::from_str_radix(x, 16).ok())
-                .collect()
-        })
+        .map(|c| c.points.clone())
         .unwrap_or_default()
 }
 
@@ -100,6 +95,8 @@ pub struct ReplaySession {
     pub(crate) cpuid: Arc<crate::cpuid::RecordedCpuid>,
     /// Events in the trace, counted when first asked.
     pub(crate) event_count: std::cell::OnceCell<u64>,
+    /// Stopped copies of the process to go back from (checkpoint.rs).
+    pub(crate) checkpoints: crate::checkpoint::Checkpoints,
 }
 
 impl ReplaySession {
@@ -175,6 +172,7 @@ impl ReplaySession {
             interrupt: Arc::new(AtomicBool::new(false)),
             event_count: Default::default(),
             cpuid: Arc::new(crate::cpuid::RecordedCpuid::new(&h)),
+            checkpoints: Default::default(),
         };
         let points = chaos_points_of(&h);
         let r = s
@@ -194,10 +192,12 @@ impl ReplaySession {
         let echoed = self.echoed_before.max(self.next_no);
         let mut user = std::mem::take(&mut self.user);
         let interrupt = self.interrupt.clone();
+        let checkpoints = std::mem::take(&mut self.checkpoints);
         self.kill();
         let mut fresh = Self::spawn(self.opts.clone())?;
         fresh.echoed_before = echoed;
         fresh.interrupt = interrupt;
+        fresh.checkpoints = checkpoints;
         // The mode the caller is in carries over (collecting, counting).
         fresh.user.mode = std::mem::take(&mut user.mode);
         fresh.history.halt_at_segment = Some(1);
@@ -218,11 +218,26 @@ impl ReplaySession {
         self.next_no
     }
 
+    /// Kill the process and reap its threads (only its own: checkpoints are children too).
     pub(crate) fn kill(&mut self) {
-        if let Some(t) = self.threads.get(&self.leader) {
-            t.task.kill();
+        let Some(tgid) = self.threads.values().next().map(|t| t.task.tgid) else {
+            self.running = None;
+            return;
+        };
+        let _ = nix::sys::signal::kill(tgid, nix::sys::signal::Signal::SIGKILL);
+        let mut tids: Vec<Pid> = self.threads.values().map(|t| t.task.tid).collect();
+        // The leader's death is reported only after the other threads are reaped: it last.
+        tids.sort_by_key(|&t| (t == tgid, t));
+        tids.dedup();
+        for tid in tids {
+            loop {
+                match tracee::stop::wait(Some(tid)) {
+                    Ok(Some((_, tracee::Stop::Exited(_) | tracee::Stop::Killed { .. })))
+                    | Err(_) => break,
+                    _ => {}
+                }
+            }
         }
-        while let Ok(Some(_)) = tracee::stop::wait(None) {}
         self.threads.clear();
         self.running = None;
     }

@@ -213,6 +213,7 @@ impl ReplaySession {
                 if self.interrupt.swap(false, Ordering::Relaxed) {
                     return Ok(StopReason::Interrupted { tid });
                 }
+                self.maybe_checkpoint()?;
                 self.step_event(ev)?
             };
             match halt {

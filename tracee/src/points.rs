@@ -93,7 +93,7 @@ pub struct DebugHit {
 }
 
 /// The patches and debug registers of one process (its threads share the code).
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct Points {
     patches: BTreeMap<u64, Patch>,
     chaos_hits: HashMap<u64, u64>,
@@ -360,6 +360,27 @@ impl Points {
             }
         }
         Ok(hit)
+    }
+
+    /// A copy of the process (a checkpoint): no thread's debug registers are known.
+    pub fn forget_threads(&mut self) {
+        self.armed.clear();
+    }
+
+    /// Take out every debugger breakpoint (pending ones too) and watchpoint.
+    pub fn drop_debugger_points(&mut self, task: &mut Task) -> Result<()> {
+        let addrs: Vec<u64> = self
+            .patches
+            .iter()
+            .filter(|(_, p)| p.debugger)
+            .map(|(&a, _)| a)
+            .collect();
+        for a in addrs {
+            self.remove(task, a, Kind::Debugger)?;
+        }
+        self.pending.clear();
+        self.watches.clear();
+        Ok(())
     }
 
     /// Forget a thread that is gone.

@@ -283,6 +283,71 @@ impl Task {
         Ok(before)
     }
 
+    /// At a seccomp stop of replay's trace-all filter with registers `entry`: fork the process
+    /// (a checkpoint). The copy's one thread is traced (the options are inherited) and both
+    /// threads end at this same seccomp stop again, the syscall not yet run: the call is
+    /// replaced by a fork (`clone` with no exit signal), and each thread then goes back to its `syscall` instruction and
+    /// enters the call anew. Returns the copy's thread.
+    pub fn fork_at_seccomp_stop(&self, entry: &Regs) -> Result<Task> {
+        let mut r = *entry;
+        // A new process with no exit signal: when a copy made from a checkpoint is killed, no
+        // SIGCHLD comes pending in the checkpoint (it would make its next fork restart).
+        r.set_syscall_no(libc::SYS_clone);
+        r.set_args([0; 6]);
+        self.set_regs(&r)?;
+        self.cont_syscall(None)?;
+        let child = match crate::stop::wait(Some(self.tid))? {
+            Some((_, crate::Stop::Fork | crate::Stop::Clone)) => {
+                Pid::from_raw(self.event_msg()? as i32)
+            }
+            other => {
+                let r = self.regs()?;
+                return Err(Error::Protocol(format!(
+                    "expected a fork event for a checkpoint, got {other:?} (rax {:#x}, orig_rax {})",
+                    r.0.rax, r.0.orig_rax
+                )));
+            }
+        };
+        self.cont_syscall(None)?;
+        self.expect_syscall_exit()?;
+        let copy = Task::new(child, child);
+        // The copy's first stop (SIGSTOP, or an event stop when seized).
+        match crate::stop::wait(Some(child))? {
+            Some((
+                _,
+                crate::Stop::Signal(_) | crate::Stop::Interrupted | crate::Stop::GroupStop(_),
+            )) => {}
+            other => {
+                return Err(Error::Protocol(format!(
+                    "a checkpoint's process first stopped with {other:?}"
+                )))
+            }
+        }
+        for t in [self, &copy] {
+            t.reenter_syscall(entry)?;
+        }
+        Ok(copy)
+    }
+
+    /// From a stop in user code after the `syscall` instruction of `entry`: run that
+    /// instruction again, up to the filter's seccomp stop.
+    fn reenter_syscall(&self, entry: &Regs) -> Result<()> {
+        let mut r = *entry;
+        r.set_pc(entry.pc().wrapping_sub(2));
+        r.0.rax = entry.syscall_no() as u64;
+        self.set_regs(&r)?;
+        self.cont(None)?;
+        match crate::stop::wait(Some(self.tid))? {
+            Some((_, crate::Stop::Seccomp)) => {
+                // The stop's registers are the entry's (rax reads -ENOSYS at a seccomp stop).
+                Ok(())
+            }
+            other => Err(Error::Protocol(format!(
+                "expected the seccomp stop of a re-entered syscall, got {other:?}"
+            ))),
+        }
+    }
+
     fn expect_syscall_exit(&self) -> Result<i64> {
         match crate::stop::wait(Some(self.tid))? {
             Some((_, crate::Stop::Syscall)) => Ok(self.regs()?.result()),

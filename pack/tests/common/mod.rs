@@ -106,6 +106,7 @@ pub fn header() -> Header {
         chaos: Some(ChaosParams {
             seed: 42,
             params: vec![("depth".into(), "3".into()), ("slices".into(), "7".into())],
+            points: vec![0x5555_5555_1000, 0x7fff_f7dd_2345],
         }),
         exit: None,
         complete: false,
