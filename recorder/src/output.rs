@@ -13,7 +13,7 @@ use crate::session::RecordSession;
 
 /// Which of the recording's streams fd `fd` of the program is (the same open file description as
 /// our own fd 1 or 2, which the program inherited).
-fn stream_of(pid: Pid, fd: u64) -> Option<Stream> {
+pub(crate) fn stream_of(pid: Pid, fd: u64) -> Option<Stream> {
     let fd = i32::try_from(fd).ok().filter(|&fd| fd >= 0)?;
     match (is_our_file(pid, fd, 1), is_our_file(pid, fd, 2)) {
         // Both streams are one file (a terminal, `2>&1`): the fd's number decides.

@@ -200,8 +200,12 @@ pub(crate) fn enter(s: &mut RecordSession, tid: i32, mut regs: tracee::Regs) -> 
         }
         _ => What::Normal,
     };
-    if row.output.is_some() {
+    if let Some(sends) = row.output {
         crate::output::on_entry(s, tid, no, &args)?;
+        if s.external.active() && crate::output::stream_of(s.leader, args[sends.fd_arg()]).is_some()
+        {
+            s.external.hold(tid);
+        }
     }
     s.thread(tid).state = State::InSyscall(Pending { no, args, what });
     if row.may_block(&args) {
@@ -213,6 +217,7 @@ pub(crate) fn enter(s: &mut RecordSession, tid: i32, mut regs: tracee::Regs) -> 
 
 /// Record the syscall `tid` finished (it is at its exit stop and about to be resumed).
 pub(crate) fn record_exit(s: &mut RecordSession, tid: i32, p: Pending) -> Result<()> {
+    s.external.release(tid);
     let task = s.task(tid);
     let mut regs = task.regs()?;
     let result = match p.what {

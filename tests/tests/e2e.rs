@@ -186,6 +186,34 @@ const CASES: &[Case] = &[
         runs: Some(20),
         ..BASE
     },
+    // Regression: output a child process wrote straight to the stdout it inherited was missing
+    // in replay (children are not traced, and replay runs none): `ls` printed nothing, only
+    // "done" was replayed. The recorder gives each child a pipe in place of the recording's
+    // stdout and stderr and records what it forwards from there.
+    Case {
+        name: "child_output_to_inherited_stdout_missing_in_replay",
+        prog: Prog::System("sh"),
+        args: &["-c", "ls /; ls /nonexistent; echo done"],
+        stdout_has: &["usr\n", "done\n"],
+        stderr_has: &["/nonexistent"],
+        native_same: true,
+        ..BASE
+    },
+    // The same from a Rust program (`Command::status`): its own lines between its children's,
+    // on both streams, and a child printing more than a pipe holds while the program waits.
+    Case {
+        name: "child_output_to_inherited_stdout_missing_in_replay_rust",
+        prog: Prog::Example("child_inherits_stdout"),
+        stdout_has: &[
+            "before ls\n",
+            "usr\n",
+            "ls: exit status: 0\nchild out\n",
+            "29999\n30000\nseq: exit status: 0\n",
+        ],
+        stderr_has: &["child err\n", "/nonexistent", "sh: exit status: 2\n"],
+        native_same: true,
+        ..BASE
+    },
     // Regression (issue 16 case 3): output the kernel copies to stdout (sendfile, splice, tee)
     // and writes to duplicates of stdout and stderr (dup, dup2, dup3, F_DUPFD_CLOEXEC) were not
     // printed by replay, which echoed write and writev to fds 1 and 2 only.

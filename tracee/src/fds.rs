@@ -83,6 +83,11 @@ impl RemoteFd {
         Ok(RemoteFd { file })
     }
 
+    /// Our duplicate, as a file of ours.
+    pub fn into_file(self) -> File {
+        self.file
+    }
+
     /// What it refers to.
     pub fn source(&self) -> io::Result<Source> {
         let t = self.file.metadata()?.file_type();
