@@ -186,6 +186,22 @@ const CASES: &[Case] = &[
         runs: Some(20),
         ..BASE
     },
+    // Regression: a splice (or tee) to stdout from a pipe that was empty at the call's entry
+    // blocks until a thread or a child writes there; the recorder kept only the bytes waiting at
+    // entry (none), so replay printed nothing for it. Now the call waits for input first (a poll
+    // in its place, invisible to replay) and takes no more than the bytes kept.
+    Case {
+        name: "splice_from_empty_pipe_that_then_blocks",
+        prog: Prog::Example("splice_from_empty_pipe"),
+        stdout_has: &[
+            "1 splice from a pipe a thread writes later\nspliced 43 of 43\n",
+            "2 splice from a pipe a child writes later\nspliced 42\n",
+            "3 tee from a pipe a thread writes later\nteed 40 of 40\n",
+        ],
+        native_same: true,
+        needs_threads: true,
+        ..BASE
+    },
     // Regression: output a child process wrote straight to the stdout it inherited was missing
     // in replay (children are not traced, and replay runs none): `ls` printed nothing, only
     // "done" was replayed. The recorder gives each child a pipe in place of the recording's

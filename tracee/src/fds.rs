@@ -88,6 +88,12 @@ impl RemoteFd {
         self.file
     }
 
+    /// Whether its open file is in non-blocking mode (O_NONBLOCK).
+    pub fn nonblocking(&self) -> io::Result<bool> {
+        let fl = nix::fcntl::fcntl(&self.file, nix::fcntl::FcntlArg::F_GETFL)?;
+        Ok(nix::fcntl::OFlag::from_bits_truncate(fl).contains(nix::fcntl::OFlag::O_NONBLOCK))
+    }
+
     /// What it refers to.
     pub fn source(&self) -> io::Result<Source> {
         let t = self.file.metadata()?.file_type();
