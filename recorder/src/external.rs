@@ -121,15 +121,18 @@ impl ExternalOutput {
         lock(&self.state).pipes.push((read_end, stream));
         if self.drainer.is_none() {
             let state = Arc::clone(&self.state);
-            self.drainer = Some(std::thread::spawn(move || loop {
-                std::thread::sleep(DRAIN_EVERY);
-                let mut s = lock(&state);
-                if s.stop {
-                    return;
-                }
-                if s.held.is_empty() {
-                    s.drain();
-                }
+            // Our stop signals and SIGALRM must interrupt the main thread's waits, not this one.
+            self.drainer = Some(tracee::interrupt::without_stop_signals(|| {
+                std::thread::spawn(move || loop {
+                    std::thread::sleep(DRAIN_EVERY);
+                    let mut s = lock(&state);
+                    if s.stop {
+                        return;
+                    }
+                    if s.held.is_empty() {
+                        s.drain();
+                    }
+                })
             }));
         }
     }

@@ -5,16 +5,27 @@
 use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
 use std::process::{Command, Stdio};
+use std::sync::mpsc::{channel, Sender};
 use std::time::Duration;
 
 use nix::fcntl::{splice, tee, SpliceFFlags};
 use nix::unistd::{pipe, write};
 
-fn later(w: OwnedFd, text: &'static str) -> std::thread::JoinHandle<()> {
-    std::thread::spawn(move || {
+/// A thread that writes `text` to `w` after 100 ms, then waits to be told to end (so that it
+/// does not end while the program's call is returning).
+fn later(w: OwnedFd, text: &'static str) -> (Sender<()>, std::thread::JoinHandle<()>) {
+    let (done, wait) = channel();
+    let t = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(100));
         assert_eq!(write(&w, text.as_bytes()).expect("write"), text.len());
-    })
+        let _ = wait.recv();
+    });
+    (done, t)
+}
+
+fn end((done, t): (Sender<()>, std::thread::JoinHandle<()>)) {
+    let _ = done.send(());
+    t.join().expect("join");
 }
 
 fn main() {
@@ -25,8 +36,8 @@ fn main() {
     let (r, w) = pipe().expect("pipe");
     let t = later(w, text);
     let n = splice(&r, None, out, None, 4096, SpliceFFlags::empty()).expect("splice");
-    t.join().expect("join");
     println!("spliced {n} of {}", text.len());
+    end(t);
 
     let (r, w) = pipe().expect("pipe");
     let mut child = Command::new("sh")
@@ -47,10 +58,8 @@ fn main() {
     match tee(&r, out, 4096, SpliceFFlags::empty()) {
         Ok(n) => println!("teed {n} of {}", text.len()),
         Err(e) => {
-            t.join().expect("join");
             let _ = std::io::stdout().write_all(format!("[tee: {e}] {text}").as_bytes());
-            return;
         }
     }
-    t.join().expect("join");
+    end(t);
 }
