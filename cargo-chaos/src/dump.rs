@@ -63,6 +63,9 @@ pub fn run(trace: &Path) -> Result<(), Error> {
                 p.hits.map(|h| format!(" (hit {h})")).unwrap_or_default()
             ),
             EventKind::Exit { status } => format!("exit {status:?}"),
+            EventKind::External(o) => {
+                format!("child output to {:?} ({} bytes)", o.stream, o.copied.len())
+            }
         };
         if writeln!(out, "{n:>8} {:>7} {what}", ev.tid).is_err() {
             break;

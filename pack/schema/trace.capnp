@@ -120,5 +120,7 @@ struct Event {
     signal @4 :Signal;
     schedule @5 :Schedule;
     exit @6 :ExitStatus;
+    external @7 :Output;        # bytes untraced processes (the program's children) sent to the
+                                # recording's stdout or stderr, observed at this point
   }
 }

@@ -4,7 +4,9 @@
 //! nothing: every malformed message becomes a lowercase reason string, never a panic.
 
 use crate::model::*;
-use crate::trace_capnp::{cpuid_leaf, event, exit_status, file_ref, header, mem_write, position};
+use crate::trace_capnp::{
+    cpuid_leaf, event, exit_status, file_ref, header, mem_write, output, position,
+};
 use capnp::message::ReaderOptions;
 
 /// The first bytes of a header file.
@@ -248,6 +250,11 @@ pub(crate) fn build_event(mut root: event::Builder, ev: &Event) -> EncodeResult<
             }
         }
         EventKind::Exit { status } => build_exit(k.init_exit(), status),
+        EventKind::External(o) => {
+            let mut ob = k.init_external();
+            ob.set_stream(o.stream as u8);
+            ob.set_copied(&o.copied);
+        }
     }
     Ok(())
 }
@@ -493,6 +500,18 @@ fn decode_position<E>(r: position::Reader) -> Result<Position, DecodeError<E>> {
     })
 }
 
+fn decode_output<E>(o: output::Reader, what: &str) -> Result<Output, DecodeError<E>> {
+    let stream = match o.get_stream() {
+        1 => Stream::Stdout,
+        2 => Stream::Stderr,
+        n => return malformed(format!("{what} names stream {n}")),
+    };
+    Ok(Output {
+        stream,
+        copied: o.get_copied()?.to_vec(),
+    })
+}
+
 /// Decode the writes of an event, fetching each one's bytes from the data stream in order.
 fn decode_writes<E>(
     l: capnp::struct_list::Reader<mem_write::Owned>,
@@ -539,16 +558,7 @@ pub(crate) fn decode_event<E>(
                 None
             };
             let output = if s.has_output() {
-                let o = s.get_output()?;
-                let stream = match o.get_stream() {
-                    1 => Stream::Stdout,
-                    2 => Stream::Stderr,
-                    n => return malformed(format!("a syscall's output names stream {n}")),
-                };
-                Some(Output {
-                    stream,
-                    copied: o.get_copied()?.to_vec(),
-                })
+                Some(decode_output(s.get_output()?, "a syscall's output")?)
             } else {
                 None
             };
@@ -594,6 +604,7 @@ pub(crate) fn decode_event<E>(
         event::kind::Exit(e) => EventKind::Exit {
             status: decode_exit(e?)?,
         },
+        event::kind::External(o) => EventKind::External(decode_output(o?, "external output")?),
     };
     Ok(Event {
         tid: r.get_tid(),

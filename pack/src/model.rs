@@ -116,7 +116,8 @@ pub enum Stream {
 pub struct Output {
     pub stream: Stream,
     /// The bytes when the kernel copied them from another file (sendfile, splice, tee,
-    /// copy_file_range); empty when they are in the program's memory (write, writev).
+    /// copy_file_range) or a child process wrote them; empty when they are in the program's
+    /// memory (write, writev).
     pub copied: Vec<u8>,
 }
 
@@ -154,6 +155,10 @@ pub enum EventKind {
     Exit {
         status: ExitStatus,
     },
+    /// Output that processes the recorder does not trace (the program's children) sent to the
+    /// recording's stdout or stderr, drained by the recorder up to this point of the event
+    /// stream; `copied` holds the bytes. Replay prints them here; no thread moves.
+    External(Output),
 }
 
 /// One event of the trace; its number is its index in the event stream.

@@ -16,6 +16,8 @@ pub struct KindCounts {
     pub signal: u64,
     pub schedule: u64,
     pub exit: u64,
+    /// Output of untraced child processes, drained by the recorder.
+    pub external: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -173,6 +175,10 @@ pub fn summarize(mut reader: TraceReader) -> Result<Summary> {
             }
             EventKind::Exit { .. } => {
                 kinds.exit += 1;
+                &[]
+            }
+            EventKind::External(_) => {
+                kinds.external += 1;
                 &[]
             }
         };

@@ -329,9 +329,10 @@ fn summary_reports_the_trace() {
     assert_eq!(s.kinds.signal, 2);
     assert_eq!(s.kinds.schedule, 2);
     assert_eq!(s.kinds.exit, 2);
+    assert_eq!(s.kinds.external, 1);
     assert_eq!(s.threads.len(), 2);
     assert_eq!(s.threads[0].tid, 100);
-    assert_eq!(s.threads[0].events + s.threads[1].events, 12);
+    assert_eq!(s.threads[0].events + s.threads[1].events, 13);
     assert_eq!(s.memory_bytes, 3012);
     assert_eq!(s.memory_writes, 3);
     assert_eq!(s.files, 1);

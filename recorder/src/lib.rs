@@ -6,6 +6,7 @@ mod chaos;
 mod chaos_points;
 mod children;
 mod error;
+mod external;
 mod latency;
 mod output;
 mod preempt;

@@ -13,7 +13,7 @@ use crate::session::RecordSession;
 
 /// Which of the recording's streams fd `fd` of the program is (the same open file description as
 /// our own fd 1 or 2, which the program inherited).
-fn stream_of(pid: Pid, fd: u64) -> Option<Stream> {
+pub(crate) fn stream_of(pid: Pid, fd: u64) -> Option<Stream> {
     let fd = i32::try_from(fd).ok().filter(|&fd| fd >= 0)?;
     match (is_our_file(pid, fd, 1), is_our_file(pid, fd, 2)) {
         // Both streams are one file (a terminal, `2>&1`): the fd's number decides.
@@ -30,31 +30,72 @@ fn io_error(what: &str, e: std::io::Error) -> Error {
     ))
 }
 
+/// How a call that copies from a pipe or socket to stdout or stderr is to run, so that the bytes
+/// it takes are the ones kept at its entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Copying {
+    /// As the program asked (nothing waits to be copied, or all it asks for is there).
+    AsAsked,
+    /// Fewer bytes wait than it asks for: its length argument `arg` is lowered to those, `to`
+    /// (a pipe or socket may return fewer bytes than asked; it must not take bytes that came
+    /// after our look).
+    Capped { arg: usize, to: u64 },
+    /// Nothing waits on a blocking source: the call would block, then take bytes no one kept.
+    /// It waits for input first (a poll on fd `fd` in its place), then enters again.
+    Empty { fd: i32 },
+}
+
 /// At the entry of a call that copies from a pipe or socket to stdout or stderr: keep the bytes
-/// waiting there, which the call takes away.
-pub(crate) fn on_entry(s: &mut RecordSession, tid: i32, no: i64, args: &[u64; 6]) -> Result<()> {
+/// waiting there, which the call takes away, and say how it must run to take only those.
+pub(crate) fn on_entry(
+    s: &mut RecordSession,
+    tid: i32,
+    no: i64,
+    args: &[u64; 6],
+) -> Result<Copying> {
     let Some(row) = syscalls::lookup(no) else {
-        return Ok(());
+        return Ok(Copying::AsAsked);
     };
     let Some(Sends::Copy { fd, from, .. }) = row.output else {
-        return Ok(());
+        return Ok(Copying::AsAsked);
     };
     if stream_of(s.leader, args[fd]).is_none() {
-        return Ok(());
+        return Ok(Copying::AsAsked);
     }
-    let len = match no {
-        libc::SYS_sendfile => args[3],
-        libc::SYS_tee => args[2],
-        _ => args[4],
+    let (len_arg, flags) = match no {
+        libc::SYS_sendfile => (3, 0),
+        libc::SYS_tee => (2, args[3]),
+        _ => (4, args[5]),
     };
+    let len = args[len_arg];
     let source = RemoteFd::get(s.leader, args[from] as i32).map_err(|e| io_error(row.name, e))?;
-    if source.source().map_err(|e| io_error(row.name, e))? != Source::Seekable {
-        let bytes = source
-            .peek(len.min(64 << 20) as usize)
-            .map_err(|e| io_error(row.name, e))?;
-        s.thread(tid).peeked = Some(bytes);
+    if source.source().map_err(|e| io_error(row.name, e))? == Source::Seekable {
+        return Ok(Copying::AsAsked);
     }
-    Ok(())
+    let bytes = source
+        .peek(len.min(64 << 20) as usize)
+        .map_err(|e| io_error(row.name, e))?;
+    let waiting = bytes.len() as u64;
+    s.thread(tid).peeked = Some(bytes);
+    if waiting == 0 {
+        let nonblocking = flags & libc::SPLICE_F_NONBLOCK as u64 != 0
+            || source.nonblocking().map_err(|e| io_error(row.name, e))?;
+        if nonblocking || len == 0 {
+            return Ok(Copying::AsAsked);
+        }
+        s.thread(tid).peeked = None;
+        return Ok(Copying::Empty {
+            fd: args[from] as i32,
+        });
+    }
+    Ok(if waiting < len {
+        Copying::Capped {
+            arg: len_arg,
+            to: waiting,
+        }
+    } else {
+        Copying::AsAsked
+    })
 }
 
 /// At the exit of a call that sent `call.result` bytes somewhere: what reached stdout or stderr.

@@ -87,6 +87,8 @@ pub struct RecordSession {
     /// Spin hints patched into counted scheduling points.
     /// Every int3 and debug register of ours in the program (chaos points, spin hints).
     pub(crate) points: tracee::points::Points,
+    /// The pipes child processes write the recording's stdout and stderr to.
+    pub(crate) external: crate::external::ExternalOutput,
     /// The process ended while a nested wait handled its last stop.
     exited_during_dispatch: bool,
     /// The CPU mask the program would have had, which sched_getaffinity reports.
@@ -240,6 +242,7 @@ impl RecordSession {
             preemptions: 0,
             uncounted_preemptions: 0,
             points,
+            external: crate::external::ExternalOutput::new(),
             exited_during_dispatch: false,
             mask,
             virtual_masks: Default::default(),
@@ -287,6 +290,18 @@ impl RecordSession {
             t.move_out_tries = 0;
             t.move_out_dropped.clear();
             t.move_out_best = None;
+        }
+        // What child processes wrote up to now comes first (the program's end: all of it).
+        let external = if tid == self.leader.as_raw() && matches!(kind, EventKind::Exit { .. }) {
+            self.external.finish()
+        } else {
+            self.external.take()
+        };
+        for o in external {
+            self.writer.push(&Event {
+                tid: self.leader.as_raw(),
+                kind: EventKind::External(o),
+            })?;
         }
         Ok(self.writer.push(&Event { tid, kind })?)
     }
@@ -718,7 +733,8 @@ impl RecordSession {
     fn on_new_task(&mut self, tid: i32, stop: Stop) -> Result<Step> {
         let pid = Pid::from_raw(tid);
         if tracee::tgid_of(pid).is_some_and(|g| g != self.leader) {
-            children::release(pid, stop, self.leader, &self.points.originals());
+            let patched = self.points.originals();
+            children::release(pid, stop, self.leader, &patched, &mut self.external);
             return Ok(Step::Running);
         }
         if matches!(stop, Stop::Exited(_) | Stop::Killed { .. }) {
@@ -743,6 +759,7 @@ impl RecordSession {
     }
 
     fn on_death(&mut self, tid: i32, status: ExitStatus) -> Result<Step> {
+        self.external.release(tid);
         if let Some(t) = self.threads.get_mut(&tid) {
             t.state = State::Dead;
         }

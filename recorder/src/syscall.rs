@@ -7,6 +7,7 @@ use tracee::syscalls::{self, Call, Class, Special};
 use tracee::RemotePtr;
 
 use crate::error::{Error, Result};
+use crate::output::Copying;
 use crate::session::RecordSession;
 use crate::thread::State;
 
@@ -26,6 +27,14 @@ enum What {
     ExecDone,
     /// Skipped at entry; returns this at exit (rseq: ENOSYS; sched_setaffinity: 0).
     Skip(i64),
+    /// A copy to stdout or stderr whose length argument `arg` was lowered to the bytes waiting
+    /// (output.rs): the program's value is put back at exit.
+    Capped { arg: usize },
+    /// A copy from an empty pipe or socket, replaced by a poll for input on it whose pollfd
+    /// is at `at` (`saved` the program's bytes there): at exit the bytes are put back and the
+    /// thread is backed out to enter the copy again. Nothing is recorded: replay parks the
+    /// thread at the copy's entry meanwhile.
+    AwaitInput { at: u64, saved: [u8; 8] },
 }
 
 impl Pending {
@@ -200,8 +209,27 @@ pub(crate) fn enter(s: &mut RecordSession, tid: i32, mut regs: tracee::Regs) -> 
         }
         _ => What::Normal,
     };
-    if row.output.is_some() {
-        crate::output::on_entry(s, tid, no, &args)?;
+    let mut what = what;
+    if let Some(sends) = row.output {
+        match crate::output::on_entry(s, tid, no, &args)? {
+            Copying::AsAsked => {}
+            Copying::Capped { arg, to } => {
+                regs.set_arg(arg, to);
+                s.task(tid).set_regs(&regs)?;
+                what = What::Capped { arg };
+            }
+            Copying::Empty { fd } => {
+                if let Some(w) = await_input(s, tid, &mut regs, fd)? {
+                    s.thread(tid).state = State::InSyscall(Pending { no, args, what: w });
+                    s.current = None;
+                    return s.resume(tid, None);
+                }
+            }
+        }
+        if s.external.active() && crate::output::stream_of(s.leader, args[sends.fd_arg()]).is_some()
+        {
+            s.external.hold(tid);
+        }
     }
     s.thread(tid).state = State::InSyscall(Pending { no, args, what });
     if row.may_block(&args) {
@@ -211,8 +239,36 @@ pub(crate) fn enter(s: &mut RecordSession, tid: i32, mut regs: tracee::Regs) -> 
     s.resume(tid, None)
 }
 
+/// In place of a copy from empty fd `fd` (at its entry, `regs`): a poll for input on it, with
+/// the pollfd below the red zone of the thread's stack. `None` (the copy runs as asked) when
+/// that memory cannot be written.
+fn await_input(
+    s: &mut RecordSession,
+    tid: i32,
+    regs: &mut tracee::Regs,
+    fd: i32,
+) -> Result<Option<What>> {
+    let at = (regs.sp().wrapping_sub(128 + 8)) & !7;
+    let task = s.task(tid);
+    let mut saved = [0u8; 8];
+    if task.read_bytes(RemotePtr::new(at), &mut saved).is_err() {
+        return Ok(None);
+    }
+    let mut pollfd = [0u8; 8];
+    pollfd[..4].copy_from_slice(&fd.to_ne_bytes());
+    pollfd[4..6].copy_from_slice(&libc::POLLIN.to_ne_bytes());
+    if task.write_bytes(RemotePtr::new(at), &pollfd).is_err() {
+        return Ok(None);
+    }
+    regs.set_syscall_no(libc::SYS_poll);
+    regs.set_args([at, 1, u64::MAX, 0, 0, 0]);
+    task.set_regs(regs)?;
+    Ok(Some(What::AwaitInput { at, saved }))
+}
+
 /// Record the syscall `tid` finished (it is at its exit stop and about to be resumed).
 pub(crate) fn record_exit(s: &mut RecordSession, tid: i32, p: Pending) -> Result<()> {
+    s.external.release(tid);
     let task = s.task(tid);
     let mut regs = task.regs()?;
     let result = match p.what {
@@ -223,6 +279,20 @@ pub(crate) fn record_exit(s: &mut RecordSession, tid: i32, p: Pending) -> Result
             r
         }
         What::Normal => regs.result(),
+        What::Capped { arg } => {
+            regs.set_arg(arg, p.args[arg]);
+            task.set_regs(&regs)?;
+            regs.result()
+        }
+        What::AwaitInput { at, saved } => {
+            task.write_bytes(RemotePtr::new(at), &saved)?;
+            let mut again = regs;
+            again.set_pc(regs.pc().wrapping_sub(2));
+            again.0.rax = p.no as u64;
+            again.set_args(p.args);
+            task.set_regs(&again)?;
+            return Ok(());
+        }
     };
     if result == 0 && s.chaos.as_ref().is_some_and(|c| c.clock_boundary) {
         crate::chaos::shift_wall_clock(s, tid, p.no, &p.args)?;

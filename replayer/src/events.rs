@@ -28,6 +28,7 @@ pub(crate) fn describe(ev: &Option<Event>) -> String {
                     format!("a preemption at {:#x}", p.pc)
                 }
                 EventKind::Exit { status } => format!("exit with {status:?}"),
+                EventKind::External(o) => format!("child output ({} bytes)", o.copied.len()),
             };
             format!("{what} in thread {}", ev.tid)
         }
@@ -54,6 +55,7 @@ pub(crate) fn ends_history(ev: &Event) -> bool {
 impl ReplaySession {
     /// Replay event `ev` (the next one).
     pub(crate) fn step_event(&mut self, ev: Event) -> Result<Halt> {
+        self.print_external();
         let tid = ev.tid;
         if self.debug {
             eprintln!("[replay] event {}: {}", self.next_no, describe(&self.next));

@@ -93,6 +93,9 @@ pub struct ReplaySession {
     pub(crate) interrupt: Arc<AtomicBool>,
     /// The recording CPU's CPUID, answered under CPUID faulting (crate::cpuid).
     pub(crate) cpuid: Arc<crate::cpuid::RecordedCpuid>,
+    /// Output of the recording's child processes (External events, passed over when read),
+    /// with their numbers: printed before the next event is replayed.
+    pub(crate) external: Vec<(u64, pack::Output)>,
     /// Events in the trace, counted when first asked.
     pub(crate) event_count: std::cell::OnceCell<u64>,
     /// Stopped copies of the process to go back from (checkpoint.rs).
@@ -169,6 +172,7 @@ impl ReplaySession {
             user: User::default(),
             history: History::default(),
             echoed_before: 0,
+            external: Vec::new(),
             interrupt: Arc::new(AtomicBool::new(false)),
             event_count: Default::default(),
             cpuid: Arc::new(crate::cpuid::RecordedCpuid::new(&h)),
@@ -189,6 +193,7 @@ impl ReplaySession {
     /// The same trace from its start again, in a new process (this one is killed). The
     /// debugger's breakpoints and watchpoints are kept; output is not echoed twice.
     pub(crate) fn respawn(&mut self) -> Result<()> {
+        self.print_external();
         let echoed = self.echoed_before.max(self.next_no);
         let mut user = std::mem::take(&mut self.user);
         let interrupt = self.interrupt.clone();
@@ -255,10 +260,34 @@ impl ReplaySession {
         Ok(&mut self.thread(tid)?.task)
     }
 
-    /// Read the next event ahead.
+    /// Read the next event ahead. Child output events are no thread's: they are kept aside to
+    /// be printed before the next event, so that `next` is always a thread's event.
     pub(crate) fn advance(&mut self) -> Result<()> {
-        self.next = self.reader.next_event()?;
-        Ok(())
+        loop {
+            self.next = self.reader.next_event()?;
+            match self.next.take() {
+                Some(Event {
+                    kind: EventKind::External(o),
+                    ..
+                }) => {
+                    self.external.push((self.next_no, o));
+                    self.next_no += 1;
+                }
+                other => {
+                    self.next = other;
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// Print the child output read so far (once, however often a debugger goes back).
+    pub(crate) fn print_external(&mut self) {
+        for (no, o) in std::mem::take(&mut self.external) {
+            if self.opts.echo && no >= self.echoed_before {
+                crate::syscalls::echo_bytes(o.stream, &o.copied);
+            }
+        }
     }
 
     /// Move past the current event.

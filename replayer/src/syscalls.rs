@@ -362,3 +362,17 @@ fn echo_output(task: &mut Task, ev: &SyscallEvent, legacy: bool) {
     }
     let _ = out.flush();
 }
+
+/// Print `bytes` on our stream `stream` (child output the recorder drained).
+pub(crate) fn echo_bytes(stream: Stream, bytes: &[u8]) {
+    let _ = match stream {
+        Stream::Stdout => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(bytes).and_then(|_| out.flush())
+        }
+        Stream::Stderr => {
+            let mut out = std::io::stderr().lock();
+            out.write_all(bytes).and_then(|_| out.flush())
+        }
+    };
+}

@@ -186,6 +186,50 @@ const CASES: &[Case] = &[
         runs: Some(20),
         ..BASE
     },
+    // Regression: a splice (or tee) to stdout from a pipe that was empty at the call's entry
+    // blocks until a thread or a child writes there; the recorder kept only the bytes waiting at
+    // entry (none), so replay printed nothing for it. Now the call waits for input first (a poll
+    // in its place, invisible to replay) and takes no more than the bytes kept.
+    Case {
+        name: "splice_from_empty_pipe_that_then_blocks",
+        prog: Prog::Example("splice_from_empty_pipe"),
+        stdout_has: &[
+            "1 splice from a pipe a thread writes later\nspliced 43 of 43\n",
+            "2 splice from a pipe a child writes later\nspliced 42\n",
+            "3 tee from a pipe a thread writes later\nteed 40 of 40\n",
+        ],
+        native_same: true,
+        needs_threads: true,
+        ..BASE
+    },
+    // Regression: output a child process wrote straight to the stdout it inherited was missing
+    // in replay (children are not traced, and replay runs none): `ls` printed nothing, only
+    // "done" was replayed. The recorder gives each child a pipe in place of the recording's
+    // stdout and stderr and records what it forwards from there.
+    Case {
+        name: "child_output_to_inherited_stdout_missing_in_replay",
+        prog: Prog::System("sh"),
+        args: &["-c", "ls /; ls /nonexistent; echo done"],
+        stdout_has: &["usr\n", "done\n"],
+        stderr_has: &["/nonexistent"],
+        native_same: true,
+        ..BASE
+    },
+    // The same from a Rust program (`Command::status`): its own lines between its children's,
+    // on both streams, and a child printing more than a pipe holds while the program waits.
+    Case {
+        name: "child_output_to_inherited_stdout_missing_in_replay_rust",
+        prog: Prog::Example("child_inherits_stdout"),
+        stdout_has: &[
+            "before ls\n",
+            "usr\n",
+            "ls: exit status: 0\nchild out\n",
+            "29999\n30000\nseq: exit status: 0\n",
+        ],
+        stderr_has: &["child err\n", "/nonexistent", "sh: exit status: 2\n"],
+        native_same: true,
+        ..BASE
+    },
     // Regression (issue 16 case 3): output the kernel copies to stdout (sendfile, splice, tee)
     // and writes to duplicates of stdout and stderr (dup, dup2, dup3, F_DUPFD_CLOEXEC) were not
     // printed by replay, which echoed write and writev to fds 1 and 2 only.

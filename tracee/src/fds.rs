@@ -83,6 +83,17 @@ impl RemoteFd {
         Ok(RemoteFd { file })
     }
 
+    /// Our duplicate, as a file of ours.
+    pub fn into_file(self) -> File {
+        self.file
+    }
+
+    /// Whether its open file is in non-blocking mode (O_NONBLOCK).
+    pub fn nonblocking(&self) -> io::Result<bool> {
+        let fl = nix::fcntl::fcntl(&self.file, nix::fcntl::FcntlArg::F_GETFL)?;
+        Ok(nix::fcntl::OFlag::from_bits_truncate(fl).contains(nix::fcntl::OFlag::O_NONBLOCK))
+    }
+
     /// What it refers to.
     pub fn source(&self) -> io::Result<Source> {
         let t = self.file.metadata()?.file_type();

@@ -596,6 +596,14 @@ pub fn shares_memory(a: Pid, b: Pid) -> bool {
     r == 0
 }
 
+/// Whether processes `a` and `b` share one fd table (a child made with CLONE_FILES).
+pub fn shares_files(a: Pid, b: Pid) -> bool {
+    const KCMP_FILES: libc::c_long = 2;
+    // SAFETY: kcmp takes plain integers and reads no memory of ours.
+    let r = unsafe { libc::syscall(libc::SYS_kcmp, a.as_raw(), b.as_raw(), KCMP_FILES, 0, 0) };
+    r == 0
+}
+
 /// How stepping over a patched instruction ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StepOver {

@@ -4488,7 +4488,7 @@ pub mod event {
     }
 
     pub mod kind {
-        pub use self::Which::{Exec,Syscall,Rdtsc,Signal,Schedule,Exit};
+        pub use self::Which::{Exec,Syscall,Rdtsc,Signal,Schedule,Exit,External};
 
         #[derive(Copy, Clone)]
         pub struct Owned(());
@@ -4581,6 +4581,11 @@ pub mod event {
                 !self.reader.get_pointer_field(0).is_null()
             }
             #[inline]
+            pub fn has_external(&self) -> bool {
+                if self.reader.get_data_field::<u16>(2) != 6 { return false; }
+                !self.reader.get_pointer_field(0).is_null()
+            }
+            #[inline]
             pub fn which(self) -> ::core::result::Result<WhichReader<'a,>, ::capnp::NotInSchema> {
                 match self.reader.get_data_field::<u16>(2) {
                     0 => {
@@ -4610,6 +4615,11 @@ pub mod event {
                     }
                     5 => {
                         ::core::result::Result::Ok(Exit(
+                            ::capnp::traits::FromPointerReader::get_from_pointer(&self.reader.get_pointer_field(0), ::core::option::Option::None)
+                        ))
+                    }
+                    6 => {
+                        ::core::result::Result::Ok(External(
                             ::capnp::traits::FromPointerReader::get_from_pointer(&self.reader.get_pointer_field(0), ::core::option::Option::None)
                         ))
                     }
@@ -4761,6 +4771,21 @@ pub mod event {
                 !self.builder.is_pointer_field_null(0)
             }
             #[inline]
+            pub fn set_external(&mut self, value: crate::trace_capnp::output::Reader<'_>) -> ::capnp::Result<()> {
+                self.builder.set_data_field::<u16>(2, 6);
+                ::capnp::traits::SetterInput::set_pointer_builder(self.builder.reborrow().get_pointer_field(0), value, false)
+            }
+            #[inline]
+            pub fn init_external(self, ) -> crate::trace_capnp::output::Builder<'a> {
+                self.builder.set_data_field::<u16>(2, 6);
+                ::capnp::traits::FromPointerBuilder::init_pointer(self.builder.get_pointer_field(0), 0)
+            }
+            #[inline]
+            pub fn has_external(&self) -> bool {
+                if self.builder.get_data_field::<u16>(2) != 6 { return false; }
+                !self.builder.is_pointer_field_null(0)
+            }
+            #[inline]
             pub fn which(self) -> ::core::result::Result<WhichBuilder<'a,>, ::capnp::NotInSchema> {
                 match self.builder.get_data_field::<u16>(2) {
                     0 => {
@@ -4793,6 +4818,11 @@ pub mod event {
                             ::capnp::traits::FromPointerBuilder::get_from_pointer(self.builder.get_pointer_field(0), ::core::option::Option::None)
                         ))
                     }
+                    6 => {
+                        ::core::result::Result::Ok(External(
+                            ::capnp::traits::FromPointerBuilder::get_from_pointer(self.builder.get_pointer_field(0), ::core::option::Option::None)
+                        ))
+                    }
                     x => ::core::result::Result::Err(::capnp::NotInSchema(x))
                 }
             }
@@ -4807,65 +4837,72 @@ pub mod event {
         impl Pipeline  {
         }
         mod _private {
-            pub(crate) static ENCODED_NODE: [::capnp::Word; 111] = [
+            pub(crate) static ENCODED_NODE: [::capnp::Word; 127] = [
                 ::capnp::word(0, 0, 0, 0, 5, 0, 6, 0),
                 ::capnp::word(198, 135, 61, 56, 248, 221, 244, 249),
                 ::capnp::word(18, 0, 0, 0, 1, 0, 1, 0),
                 ::capnp::word(137, 6, 3, 227, 87, 99, 67, 215),
-                ::capnp::word(1, 0, 7, 0, 1, 0, 6, 0),
+                ::capnp::word(1, 0, 7, 0, 1, 0, 7, 0),
                 ::capnp::word(2, 0, 0, 0, 0, 0, 0, 0),
                 ::capnp::word(21, 0, 0, 0, 186, 0, 0, 0),
                 ::capnp::word(0, 0, 0, 0, 0, 0, 0, 0),
                 ::capnp::word(0, 0, 0, 0, 0, 0, 0, 0),
-                ::capnp::word(21, 0, 0, 0, 87, 1, 0, 0),
+                ::capnp::word(21, 0, 0, 0, 143, 1, 0, 0),
                 ::capnp::word(0, 0, 0, 0, 0, 0, 0, 0),
                 ::capnp::word(0, 0, 0, 0, 0, 0, 0, 0),
                 ::capnp::word(116, 114, 97, 99, 101, 46, 99, 97),
                 ::capnp::word(112, 110, 112, 58, 69, 118, 101, 110),
                 ::capnp::word(116, 46, 107, 105, 110, 100, 0, 0),
-                ::capnp::word(24, 0, 0, 0, 3, 0, 4, 0),
+                ::capnp::word(28, 0, 0, 0, 3, 0, 4, 0),
                 ::capnp::word(0, 0, 255, 255, 0, 0, 0, 0),
                 ::capnp::word(0, 0, 1, 0, 1, 0, 0, 0),
                 ::capnp::word(0, 0, 0, 0, 0, 0, 0, 0),
-                ::capnp::word(153, 0, 0, 0, 42, 0, 0, 0),
+                ::capnp::word(181, 0, 0, 0, 42, 0, 0, 0),
                 ::capnp::word(0, 0, 0, 0, 0, 0, 0, 0),
-                ::capnp::word(148, 0, 0, 0, 3, 0, 1, 0),
-                ::capnp::word(176, 0, 0, 0, 2, 0, 1, 0),
+                ::capnp::word(176, 0, 0, 0, 3, 0, 1, 0),
+                ::capnp::word(204, 0, 0, 0, 2, 0, 1, 0),
                 ::capnp::word(1, 0, 254, 255, 0, 0, 0, 0),
                 ::capnp::word(0, 0, 1, 0, 2, 0, 0, 0),
                 ::capnp::word(0, 0, 0, 0, 0, 0, 0, 0),
-                ::capnp::word(173, 0, 0, 0, 66, 0, 0, 0),
+                ::capnp::word(201, 0, 0, 0, 66, 0, 0, 0),
                 ::capnp::word(0, 0, 0, 0, 0, 0, 0, 0),
-                ::capnp::word(168, 0, 0, 0, 3, 0, 1, 0),
-                ::capnp::word(180, 0, 0, 0, 2, 0, 1, 0),
+                ::capnp::word(196, 0, 0, 0, 3, 0, 1, 0),
+                ::capnp::word(208, 0, 0, 0, 2, 0, 1, 0),
                 ::capnp::word(2, 0, 253, 255, 0, 0, 0, 0),
                 ::capnp::word(0, 0, 1, 0, 3, 0, 0, 0),
                 ::capnp::word(0, 0, 0, 0, 0, 0, 0, 0),
-                ::capnp::word(177, 0, 0, 0, 50, 0, 0, 0),
+                ::capnp::word(205, 0, 0, 0, 50, 0, 0, 0),
                 ::capnp::word(0, 0, 0, 0, 0, 0, 0, 0),
-                ::capnp::word(172, 0, 0, 0, 3, 0, 1, 0),
-                ::capnp::word(184, 0, 0, 0, 2, 0, 1, 0),
+                ::capnp::word(200, 0, 0, 0, 3, 0, 1, 0),
+                ::capnp::word(212, 0, 0, 0, 2, 0, 1, 0),
                 ::capnp::word(3, 0, 252, 255, 0, 0, 0, 0),
                 ::capnp::word(0, 0, 1, 0, 4, 0, 0, 0),
                 ::capnp::word(0, 0, 0, 0, 0, 0, 0, 0),
-                ::capnp::word(181, 0, 0, 0, 58, 0, 0, 0),
+                ::capnp::word(209, 0, 0, 0, 58, 0, 0, 0),
                 ::capnp::word(0, 0, 0, 0, 0, 0, 0, 0),
-                ::capnp::word(176, 0, 0, 0, 3, 0, 1, 0),
-                ::capnp::word(188, 0, 0, 0, 2, 0, 1, 0),
+                ::capnp::word(204, 0, 0, 0, 3, 0, 1, 0),
+                ::capnp::word(216, 0, 0, 0, 2, 0, 1, 0),
                 ::capnp::word(4, 0, 251, 255, 0, 0, 0, 0),
                 ::capnp::word(0, 0, 1, 0, 5, 0, 0, 0),
                 ::capnp::word(0, 0, 0, 0, 0, 0, 0, 0),
-                ::capnp::word(185, 0, 0, 0, 74, 0, 0, 0),
+                ::capnp::word(213, 0, 0, 0, 74, 0, 0, 0),
                 ::capnp::word(0, 0, 0, 0, 0, 0, 0, 0),
-                ::capnp::word(184, 0, 0, 0, 3, 0, 1, 0),
-                ::capnp::word(196, 0, 0, 0, 2, 0, 1, 0),
+                ::capnp::word(212, 0, 0, 0, 3, 0, 1, 0),
+                ::capnp::word(224, 0, 0, 0, 2, 0, 1, 0),
                 ::capnp::word(5, 0, 250, 255, 0, 0, 0, 0),
                 ::capnp::word(0, 0, 1, 0, 6, 0, 0, 0),
                 ::capnp::word(0, 0, 0, 0, 0, 0, 0, 0),
-                ::capnp::word(193, 0, 0, 0, 42, 0, 0, 0),
+                ::capnp::word(221, 0, 0, 0, 42, 0, 0, 0),
                 ::capnp::word(0, 0, 0, 0, 0, 0, 0, 0),
-                ::capnp::word(188, 0, 0, 0, 3, 0, 1, 0),
-                ::capnp::word(200, 0, 0, 0, 2, 0, 1, 0),
+                ::capnp::word(216, 0, 0, 0, 3, 0, 1, 0),
+                ::capnp::word(228, 0, 0, 0, 2, 0, 1, 0),
+                ::capnp::word(6, 0, 249, 255, 0, 0, 0, 0),
+                ::capnp::word(0, 0, 1, 0, 7, 0, 0, 0),
+                ::capnp::word(0, 0, 0, 0, 0, 0, 0, 0),
+                ::capnp::word(225, 0, 0, 0, 74, 0, 0, 0),
+                ::capnp::word(0, 0, 0, 0, 0, 0, 0, 0),
+                ::capnp::word(224, 0, 0, 0, 3, 0, 1, 0),
+                ::capnp::word(236, 0, 0, 0, 2, 0, 1, 0),
                 ::capnp::word(101, 120, 101, 99, 0, 0, 0, 0),
                 ::capnp::word(14, 0, 0, 0, 0, 0, 0, 0),
                 ::capnp::word(0, 0, 0, 0, 0, 0, 0, 0),
@@ -4919,6 +4956,15 @@ pub mod event {
                 ::capnp::word(16, 0, 0, 0, 0, 0, 0, 0),
                 ::capnp::word(0, 0, 0, 0, 0, 0, 0, 0),
                 ::capnp::word(0, 0, 0, 0, 0, 0, 0, 0),
+                ::capnp::word(101, 120, 116, 101, 114, 110, 97, 108),
+                ::capnp::word(0, 0, 0, 0, 0, 0, 0, 0),
+                ::capnp::word(16, 0, 0, 0, 0, 0, 0, 0),
+                ::capnp::word(190, 46, 217, 183, 247, 83, 107, 211),
+                ::capnp::word(0, 0, 0, 0, 0, 0, 0, 0),
+                ::capnp::word(0, 0, 0, 0, 0, 0, 0, 0),
+                ::capnp::word(16, 0, 0, 0, 0, 0, 0, 0),
+                ::capnp::word(0, 0, 0, 0, 0, 0, 0, 0),
+                ::capnp::word(0, 0, 0, 0, 0, 0, 0, 0),
             ];
             pub(crate) fn get_field_types(index: u16) -> ::capnp::introspect::Type {
                 match index {
@@ -4928,6 +4974,7 @@ pub mod event {
                     3 => <crate::trace_capnp::signal::Owned as ::capnp::introspect::Introspect>::introspect(),
                     4 => <crate::trace_capnp::schedule::Owned as ::capnp::introspect::Introspect>::introspect(),
                     5 => <crate::trace_capnp::exit_status::Owned as ::capnp::introspect::Introspect>::introspect(),
+                    6 => <crate::trace_capnp::output::Owned as ::capnp::introspect::Introspect>::introspect(),
                     _ => ::capnp::introspect::panic_invalid_field_index(index),
                 }
             }
@@ -4942,19 +4989,20 @@ pub mod event {
                 MEMBERS_BY_NAME
             );
             pub(crate) static NONUNION_MEMBERS : &[u16] = &[];
-            pub(crate) static MEMBERS_BY_DISCRIMINANT : &[u16] = &[0,1,2,3,4,5];
-            pub(crate) static MEMBERS_BY_NAME : &[u16] = &[0,5,2,4,3,1];
+            pub(crate) static MEMBERS_BY_DISCRIMINANT : &[u16] = &[0,1,2,3,4,5,6];
+            pub(crate) static MEMBERS_BY_NAME : &[u16] = &[0,5,6,2,4,3,1];
             pub(crate) const TYPE_ID: u64 = 0xf9f4_ddf8_383d_87c6;
         }
-        pub enum Which<A0,A1,A2,A3,A4,A5> {
+        pub enum Which<A0,A1,A2,A3,A4,A5,A6> {
             Exec(A0),
             Syscall(A1),
             Rdtsc(A2),
             Signal(A3),
             Schedule(A4),
             Exit(A5),
+            External(A6),
         }
-        pub type WhichReader<'a,> = Which<::capnp::Result<::capnp::struct_list::Reader<'a,crate::trace_capnp::mem_write::Owned>>,::capnp::Result<crate::trace_capnp::syscall::Reader<'a>>,::capnp::Result<crate::trace_capnp::rdtsc::Reader<'a>>,::capnp::Result<crate::trace_capnp::signal::Reader<'a>>,::capnp::Result<crate::trace_capnp::schedule::Reader<'a>>,::capnp::Result<crate::trace_capnp::exit_status::Reader<'a>>>;
-        pub type WhichBuilder<'a,> = Which<::capnp::Result<::capnp::struct_list::Builder<'a,crate::trace_capnp::mem_write::Owned>>,::capnp::Result<crate::trace_capnp::syscall::Builder<'a>>,::capnp::Result<crate::trace_capnp::rdtsc::Builder<'a>>,::capnp::Result<crate::trace_capnp::signal::Builder<'a>>,::capnp::Result<crate::trace_capnp::schedule::Builder<'a>>,::capnp::Result<crate::trace_capnp::exit_status::Builder<'a>>>;
+        pub type WhichReader<'a,> = Which<::capnp::Result<::capnp::struct_list::Reader<'a,crate::trace_capnp::mem_write::Owned>>,::capnp::Result<crate::trace_capnp::syscall::Reader<'a>>,::capnp::Result<crate::trace_capnp::rdtsc::Reader<'a>>,::capnp::Result<crate::trace_capnp::signal::Reader<'a>>,::capnp::Result<crate::trace_capnp::schedule::Reader<'a>>,::capnp::Result<crate::trace_capnp::exit_status::Reader<'a>>,::capnp::Result<crate::trace_capnp::output::Reader<'a>>>;
+        pub type WhichBuilder<'a,> = Which<::capnp::Result<::capnp::struct_list::Builder<'a,crate::trace_capnp::mem_write::Owned>>,::capnp::Result<crate::trace_capnp::syscall::Builder<'a>>,::capnp::Result<crate::trace_capnp::rdtsc::Builder<'a>>,::capnp::Result<crate::trace_capnp::signal::Builder<'a>>,::capnp::Result<crate::trace_capnp::schedule::Builder<'a>>,::capnp::Result<crate::trace_capnp::exit_status::Builder<'a>>,::capnp::Result<crate::trace_capnp::output::Builder<'a>>>;
     }
 }

@@ -231,6 +231,13 @@ pub fn every_kind(rng: &mut Rng, file: Option<FileRef>) -> Vec<Event> {
             },
         },
         Event {
+            tid: 100,
+            kind: EventKind::External(Output {
+                stream: Stream::Stderr,
+                copied: b"a child's line\n".to_vec(),
+            }),
+        },
+        Event {
             tid: 101,
             kind: EventKind::Exit {
                 status: ExitStatus::Signaled {
