@@ -74,9 +74,10 @@ def build():
     return crt, exes["twenty"], suite
 
 
-def run(cmd, cwd, timeout=TIMEOUT):
+def run(cmd, cwd, timeout=None):
     """Run cmd in its own process group: (seconds, exit code, stdout, stderr); code None when
-    it was killed at the time limit."""
+    it was killed at the time limit (--timeout)."""
+    timeout = timeout or TIMEOUT
     start = time.monotonic()
     p = subprocess.Popen(cmd, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, start_new_session=True)
@@ -132,7 +133,7 @@ def bench(crt, name, cmd, cwd, runs, tmp):
         trace = os.path.join(tmp, "%s-%d.trace" % (name, i))
         tr, rcode, rout, rerr = run([crt, "record", "--output", trace, "--"] + cmd, cwd)
         if rcode is None:
-            notes.add("record killed")
+            notes.add("record killed after %d s" % TIMEOUT)
             continue
         tp, pcode, pout, perr = run([crt, "replay", "-a", trace], cwd)
         same = pcode == rcode and pout == rout and perr == rerr
@@ -180,11 +181,14 @@ def chaos_rate(crt, cmd, cwd, runs, tmp):
 
 
 def main():
+    global TIMEOUT
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--only", help="comma-separated names: ls,cat,python3,golang,array,libtest")
     ap.add_argument("--chaos-runs", type=int, default=20)
+    ap.add_argument("--timeout", type=int, default=TIMEOUT, help="limit per run in seconds")
     args = ap.parse_args()
+    TIMEOUT = args.timeout
     crt, twenty, suite = build()
     tmp = tempfile.mkdtemp(prefix="crt-speed-")
     try:
