@@ -31,7 +31,7 @@ pub fn read_stats(trace_dir: &Path) -> Vec<(String, u64)> {
         return Vec::new();
     };
     text.lines()
-        .take(64)
+        .take(256)
         .filter_map(|l| {
             let (k, v) = l.split_once(' ')?;
             Some((k.to_string(), v.trim().parse().ok()?))

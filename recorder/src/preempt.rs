@@ -303,13 +303,13 @@ fn run_to(
     };
     let t = s.threads.get_mut(&tid).expect("the running thread exists");
     s.points.arm(&t.task, &[])?;
-    s.stops += 1;
     if stop == Stop::Signal(libc::SIGTRAP) {
         let hit = {
             let t = s.threads.get_mut(&tid).expect("the running thread exists");
             s.points.debug_hit(&t.task)?
         };
         if let Some(i) = hit.exec {
+            tracee::profile::classify(tracee::profile::StopKind::DebugRegister);
             if interrupted {
                 // Our interrupt is still to come: let the usual handling take it.
                 s.thread(tid).interrupt_pending = true;
@@ -353,11 +353,11 @@ fn stop_cost(s: &mut RecordSession, tid: i32) -> Result<StopCost> {
             break stop;
         }
     };
-    s.stops += 1;
     if stop != Stop::Signal(libc::SIGTRAP) {
         s.dispatch(tid, stop)?;
         return Ok(StopCost::Stopped);
     }
+    tracee::profile::classify(tracee::profile::StopKind::SingleStep);
     let after = tracee::cpu_time_ns(real).unwrap_or(before);
     Ok(StopCost::Measured(after.saturating_sub(before)))
 }

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use pack::{CpuidLeaf, Event, EventKind, ExitStatus, Header, MemWrite, TraceWriter};
 use tracee::interrupt::{self, Deadline};
+use tracee::profile::{self, StopKind, Work};
 use tracee::{spawn, Pid, RemotePtr, Stop, Task};
 
 use crate::error::{Error, Result};
@@ -79,8 +80,9 @@ pub struct RecordSession {
     last_scheduled: i32,
     started: Instant,
     exit: Option<ExitStatus>,
-    pub(crate) stops: u64,
     pub(crate) syscalls: u64,
+    /// How long the parts of start-up took (ns).
+    startup: Startup,
     pub(crate) preemptions: u64,
     /// Preemptions at uncounted positions after a thread computed past its budget.
     pub(crate) uncounted_preemptions: u64,
@@ -114,6 +116,27 @@ pub struct RecordSession {
     pub(crate) debug: bool,
 }
 
+/// Start-up of a recording, measured apart (ns each): for `info` and bench/speed.py.
+#[derive(Clone, Copy, Debug, Default)]
+struct Startup {
+    /// From `start` to the program's first instruction (all of the below and more).
+    total: u64,
+    /// Fork, PTRACE_SEIZE, exec to its exec stop.
+    spawn: u64,
+    /// CPUID leaves for the header.
+    cpuid: u64,
+    /// Decoding the executable for chaos points (under chaos).
+    elf: u64,
+    /// Creating the trace directory and its writer.
+    trace_create: u64,
+    /// Hashing (and storing) the executable.
+    store_program: u64,
+}
+
+fn ns_since(t: Instant) -> u64 {
+    t.elapsed().as_nanos() as u64
+}
+
 fn now_ns() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -124,6 +147,9 @@ fn now_ns() -> u64 {
 impl RecordSession {
     /// Spawn the program stopped at its first instruction and open the trace.
     pub fn start(opts: RecordOptions) -> Result<RecordSession> {
+        let t_start = Instant::now();
+        let mut startup = Startup::default();
+        profile::reset();
         interrupt::install();
         let mask = tracee::affinity::OriginalMask::current();
         let path_var = std::env::var_os("PATH");
@@ -142,6 +168,20 @@ impl RecordSession {
         });
         let cwd = std::env::current_dir()
             .map_err(|e| Error::Other(format!("cannot read the current directory: {e}")))?;
+        let t = Instant::now();
+        // Asked on the CPU the program will be pinned to (its APIC id is in the leaves).
+        let cpuid = tracee::cpuid::all_leaves_on(tracee::affinity::choose_cpu(&mask))
+            .into_iter()
+            .map(|l| CpuidLeaf {
+                leaf: l.leaf,
+                subleaf: l.subleaf,
+                eax: l.eax,
+                ebx: l.ebx,
+                ecx: l.ecx,
+                edx: l.edx,
+            })
+            .collect();
+        startup.cpuid = ns_since(t);
         let header = Header {
             format_version: pack::FORMAT_VERSION,
             tool_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -151,18 +191,7 @@ impl RecordSession {
             cwd: cwd.as_os_str().as_bytes().to_vec(),
             start_time_ns: now_ns(),
             duration_ns: 0,
-            // Asked on the CPU the program will be pinned to (its APIC id is in the leaves).
-            cpuid: tracee::cpuid::all_leaves_on(tracee::affinity::choose_cpu(&mask))
-                .into_iter()
-                .map(|l| CpuidLeaf {
-                    leaf: l.leaf,
-                    subleaf: l.subleaf,
-                    eax: l.eax,
-                    ebx: l.ebx,
-                    ecx: l.ecx,
-                    edx: l.edx,
-                })
-                .collect(),
+            cpuid,
             xcr0: tracee::cpuid::xcr0(),
             kernel_release: tracee::kernel_release(),
             chaos: None,
@@ -171,6 +200,7 @@ impl RecordSession {
             incomplete_reason: String::new(),
         };
         // Spawn first: a missing program must not leave an empty trace behind.
+        let t = Instant::now();
         let task = spawn::spawn(&spawn::SpawnOptions {
             program,
             argv,
@@ -179,13 +209,17 @@ impl RecordSession {
             seccomp_trace_all: false,
             null_stdio: false,
         })?;
+        startup.spawn = ns_since(t);
         let mut header = header;
         let mut task = task;
         let mut points = tracee::points::Points::default();
         let chaos = match &opts.chaos {
             Some(o) => {
                 let mut c = crate::chaos::Chaos::new(o);
-                if let Err(e) = crate::chaos_points::patch(&mut task, &mut points, &mut c) {
+                let t = Instant::now();
+                let patched = crate::chaos_points::patch(&mut task, &mut points, &mut c);
+                startup.elf = ns_since(t);
+                if let Err(e) = patched {
                     task.kill();
                     let _ = tracee::stop::wait(Some(task.tid));
                     return Err(e);
@@ -199,6 +233,7 @@ impl RecordSession {
             }
             None => None,
         };
+        let t = Instant::now();
         let writer =
             match interrupt::without_stop_signals(|| TraceWriter::create(&opts.output, &header)) {
                 Ok(w) => w,
@@ -210,6 +245,8 @@ impl RecordSession {
             };
         // The executable goes in the store too (the kernel mapped it, no mmap names it), so a
         // rebuild, or a packed copy on another machine, still replays the recorded bytes.
+        startup.trace_create = ns_since(t);
+        let t = Instant::now();
         let mut writer = writer;
         let exe = PathBuf::from(OsString::from_vec(header.program.clone()));
         if let Err(e) = interrupt::without_stop_signals(|| writer.store_program(&exe)) {
@@ -217,6 +254,7 @@ impl RecordSession {
             let _ = tracee::stop::wait(Some(task.tid));
             return Err(e.into());
         }
+        startup.store_program = ns_since(t);
         // Share one CPU with the program (its threads inherit the pin); the writer thread,
         // started before we pin ourselves, keeps the whole mask to compress elsewhere.
         let cpu = tracee::affinity::choose_cpu(&mask);
@@ -237,8 +275,8 @@ impl RecordSession {
             last_scheduled: leader.as_raw(),
             started: Instant::now(),
             exit: None,
-            stops: 1,
             syscalls: 0,
+            startup,
             preemptions: 0,
             uncounted_preemptions: 0,
             points,
@@ -258,7 +296,9 @@ impl RecordSession {
         if let Some(c) = s.chaos.as_mut() {
             c.on_new_thread(leader.as_raw());
         }
-        // We are at the exec stop of the initial execve; its syscall-exit stop follows.
+        // We are at the exec stop of the initial execve (spawn waited for it); its syscall-exit
+        // stop follows.
+        profile::count_stop(StopKind::Exec);
         let r = s
             .on_exec(leader.as_raw())
             .and_then(|_| s.resume(leader.as_raw(), None));
@@ -266,6 +306,7 @@ impl RecordSession {
             s.kill_all();
             return Err(e);
         }
+        s.startup.total = ns_since(t_start);
         Ok(s)
     }
 
@@ -297,13 +338,17 @@ impl RecordSession {
         } else {
             self.external.take()
         };
-        for o in external {
-            self.writer.push(&Event {
-                tid: self.leader.as_raw(),
-                kind: EventKind::External(o),
-            })?;
-        }
-        Ok(self.writer.push(&Event { tid, kind })?)
+        let leader = self.leader.as_raw();
+        let ev = Event { tid, kind };
+        Ok(profile::work(Work::TraceWrite, || {
+            for o in external {
+                self.writer.push(&Event {
+                    tid: leader,
+                    kind: EventKind::External(o),
+                })?;
+            }
+            self.writer.push(&ev)
+        })?)
     }
 
     /// Resume a thread until its next stop (PTRACE_SYSCALL), delivering `sig`.
@@ -531,10 +576,7 @@ impl RecordSession {
                 self.on_deadline()?;
                 Ok(Step::Running)
             }
-            Some((tid, stop)) => {
-                self.stops += 1;
-                self.on_stop(tid, stop)
-            }
+            Some((tid, stop)) => self.on_stop(tid, stop),
         }
     }
 
@@ -620,12 +662,16 @@ impl RecordSession {
         let state = t.state;
         if state == State::Dead && !matches!(stop, Stop::Exited(_) | Stop::Killed { .. }) {
             // A stop reported before its process began to exit: let it go on dying.
+            if stop == Stop::Syscall {
+                profile::classify(StopKind::SyscallExit);
+            }
             return self.resume(tid, None).map(|_| Step::Running);
         }
         match stop {
             Stop::Syscall => match state {
                 State::Running => syscall::on_entry(self, tid)?,
                 State::InSyscall(p) => {
+                    profile::classify(StopKind::SyscallExit);
                     self.thread(tid).state = State::AtExit(p);
                     if self.current == Some(tid) {
                         // Chaos may switch here, leaving the result unrecorded until the thread
@@ -691,6 +737,7 @@ impl RecordSession {
                         self.resume(tid, None)?;
                     }
                 } else if state == State::Ready {
+                    profile::classify(StopKind::NewThread);
                     // A new thread's first stop: it waits to be scheduled, a slice at most
                     // (its creator keeps the CPU to its next exact point after that).
                     t.parked = true;
@@ -702,6 +749,7 @@ impl RecordSession {
                         c.on_runnable(tid);
                     }
                 } else {
+                    profile::classify(StopKind::Other);
                     self.resume(tid, None)?;
                 }
             }
@@ -740,6 +788,7 @@ impl RecordSession {
         if matches!(stop, Stop::Exited(_) | Stop::Killed { .. }) {
             return Ok(Step::Running);
         }
+        profile::classify(StopKind::NewThread);
         let mut t = Thread::new(Task::new(pid, self.leader), State::Ready);
         t.unborn = true;
         self.threads.insert(tid, t);
@@ -819,27 +868,43 @@ impl RecordSession {
         header.incomplete_reason = incomplete.clone().unwrap_or_default();
         let trace = self.writer.dir().to_path_buf();
         let events = self.writer.next_event();
+        let prof = profile::take();
+        let t = Instant::now();
         self.writer.finish(&header)?;
-        pack::write_stats(
-            &trace,
-            &[
-                ("stops", self.stops),
-                ("syscalls", self.syscalls),
-                ("preemptions", self.preemptions),
-                ("uncounted_preemptions", self.uncounted_preemptions),
-                ("moved_out", self.moved_out),
-                ("wakes", self.wake_latency.count),
-                ("wake_latency_median_us", self.wake_latency.median_us()),
-                ("wake_latency_max_us", self.wake_latency.max_us),
-                ("wakes_over_10ms", self.wake_latency.over_10ms),
-            ],
-        );
+        let finish_ns = ns_since(t);
+        let stops = prof.total_stops();
+        let st = self.startup;
+        let mut stats: Vec<(String, u64)> = [
+            ("stops", stops),
+            ("syscalls", self.syscalls),
+            ("preemptions", self.preemptions),
+            ("uncounted_preemptions", self.uncounted_preemptions),
+            ("moved_out", self.moved_out),
+            ("wakes", self.wake_latency.count),
+            ("wake_latency_median_us", self.wake_latency.median_us()),
+            ("wake_latency_max_us", self.wake_latency.max_us),
+            ("wakes_over_10ms", self.wake_latency.over_10ms),
+            ("startup_ns.total", st.total),
+            ("startup_ns.spawn", st.spawn),
+            ("startup_ns.cpuid", st.cpuid),
+            ("startup_ns.elf", st.elf),
+            ("startup_ns.trace_create", st.trace_create),
+            ("startup_ns.store_program", st.store_program),
+            ("finish_ns", finish_ns),
+            ("duration_ns", header.duration_ns),
+        ]
+        .iter()
+        .map(|&(k, v)| (k.to_string(), v))
+        .collect();
+        stats.extend(prof.to_stats());
+        let refs: Vec<(&str, u64)> = stats.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        pack::write_stats(&trace, &refs);
         Ok(RecordOutcome {
             trace,
             exit: self.exit,
             incomplete_reason: incomplete,
             events,
-            stops: self.stops,
+            stops,
             syscalls: self.syscalls,
             preemptions: self.preemptions,
             uncounted_preemptions: self.uncounted_preemptions,

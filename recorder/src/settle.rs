@@ -59,10 +59,7 @@ fn wait_until(s: &mut RecordSession, done: impl Fn(&RecordSession) -> bool) -> R
     let deadline = Deadline::arm(PATIENCE);
     while !done(s) {
         match tracee::stop::wait(None)? {
-            Some((pid, stop)) => {
-                s.stops += 1;
-                s.dispatch(pid.as_raw(), stop)?;
-            }
+            Some((pid, stop)) => s.dispatch(pid.as_raw(), stop)?,
             None if deadline.passed() => break,
             None => {}
         }

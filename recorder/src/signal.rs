@@ -3,6 +3,7 @@
 //! (right after it resumes from a syscall or a preemption), recorded there.
 
 use pack::{EventKind, SignalEvent};
+use tracee::profile::{self, StopKind};
 use tracee::{insn, syscalls};
 
 use crate::error::Result;
@@ -26,8 +27,14 @@ pub(crate) fn on_signal(s: &mut RecordSession, tid: i32, sig: i32, fresh: bool) 
     if sig == libc::SIGTRAP && running {
         let pc = s.task(tid).regs()?.pc();
         match s.points.trap(pc) {
-            Some(t) if t.chaos => return crate::chaos_points::on_trap(s, tid, t.addr),
-            Some(t) if t.spin => return crate::spin::on_trap(s, tid, t.addr),
+            Some(t) if t.chaos => {
+                profile::classify(StopKind::ChaosPoint);
+                return crate::chaos_points::on_trap(s, tid, t.addr);
+            }
+            Some(t) if t.spin => {
+                profile::classify(StopKind::Spin);
+                return crate::spin::on_trap(s, tid, t.addr);
+            }
             _ => {}
         }
     }

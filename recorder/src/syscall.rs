@@ -91,7 +91,6 @@ pub(crate) fn on_entry(s: &mut RecordSession, tid: i32) -> Result<()> {
             // Preempted before the instruction at a counted position: it runs the call when
             // next scheduled.
             let before = s.task(tid).back_out_of_syscall(&regs)?;
-            s.stops += 1;
             return crate::preempt::at_counted_point(s, tid, before.pc(), site_hits, &before);
         }
         s.thread(tid).state = State::AtEntry;
@@ -155,10 +154,7 @@ pub(crate) fn enter(s: &mut RecordSession, tid: i32, mut regs: tracee::Regs) -> 
                         Some((
                             _,
                             stop @ (tracee::Stop::Exited(_) | tracee::Stop::Killed { .. }),
-                        )) => {
-                            s.stops += 1;
-                            return s.dispatch(tid, stop);
-                        }
+                        )) => return s.dispatch(tid, stop),
                         Some(_) => s.resume(tid, None)?,
                         None => {}
                     }
@@ -384,9 +380,8 @@ fn mapped_file(s: &mut RecordSession, tid: i32, call: &Call) -> Result<Option<Fi
     let target = std::fs::read_link(&path)
         .map(|p| p.display().to_string())
         .unwrap_or_else(|_| path.display().to_string());
-    let f = s
-        .writer
-        .store_file(&path)
+    let writer = &mut s.writer;
+    let f = tracee::profile::work(tracee::profile::Work::Store, || writer.store_file(&path))
         .map_err(|source| Error::StoreFile {
             path: target,
             source,

@@ -60,6 +60,10 @@ fn merge(mut regions: Vec<Region>) -> Vec<Region> {
 /// Digest the writable memory of the process of `task`, leaving out `exclude` ranges
 /// (e.g. output buffers of syscalls other threads have in flight), and the thread's FP state.
 pub fn digest(task: &Task, exclude: &[(u64, u64)]) -> Result<[u8; 16]> {
+    crate::profile::work(crate::profile::Work::Digest, || digest_now(task, exclude))
+}
+
+fn digest_now(task: &Task, exclude: &[(u64, u64)]) -> Result<[u8; 16]> {
     let regions = merge(writable_regions(task.tid.as_raw())?);
     let debug = std::env::var_os("CRT_DIGEST_DEBUG").is_some();
     let mut h = blake3::Hasher::new();

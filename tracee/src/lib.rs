@@ -14,6 +14,7 @@ pub mod insn;
 pub mod interrupt;
 pub mod points;
 pub mod probe;
+pub mod profile;
 mod regs;
 mod remote_ptr;
 pub mod seccomp;

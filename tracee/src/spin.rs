@@ -107,6 +107,10 @@ pub fn new_pause_points(
     task: &mut Task,
     scanned: &mut std::collections::BTreeSet<(u64, u64)>,
 ) -> Result<Vec<u64>> {
+    crate::profile::work(crate::profile::Work::SpinScan, || scan(task, scanned))
+}
+
+fn scan(task: &mut Task, scanned: &mut std::collections::BTreeSet<(u64, u64)>) -> Result<Vec<u64>> {
     let maps = exec_mappings(task.tid.as_raw())?;
     let mut all = Vec::new();
     // Each file is read and parsed once, however many of its mappings are new.

@@ -76,6 +76,8 @@ pub fn poll(tid: Option<Pid>) -> Result<Option<(Pid, Stop)>> {
             Ok(WaitStatus::StillAlive) => return Ok(None),
             Ok(st) => {
                 if let Some(s) = decode(st) {
+                    let began = crate::profile::wait_begins();
+                    crate::profile::wait_ended(began, Some(&s.1));
                     return Ok(Some(s));
                 }
             }
@@ -88,15 +90,29 @@ pub fn poll(tid: Option<Pid>) -> Result<Option<(Pid, Stop)>> {
 /// Wait for the next stop of `tid` (or of any traced thread, with `None`).
 /// Returns `Ok(None)` when interrupted by a signal to the recorder itself (EINTR).
 pub fn wait(tid: Option<Pid>) -> Result<Option<(Pid, Stop)>> {
+    let began = crate::profile::wait_begins();
     loop {
         match waitpid(tid, Some(WaitPidFlag::__WALL)) {
             Ok(st) => {
                 if let Some(s) = decode(st) {
+                    crate::profile::wait_ended(began, Some(&s.1));
                     return Ok(Some(s));
                 }
             }
-            Err(nix::errno::Errno::EINTR) => return Ok(None),
+            Err(nix::errno::Errno::EINTR) => {
+                crate::profile::wait_ended(began, None);
+                return Ok(None);
+            }
             Err(e) => return Err(Error::Wait(e)),
         }
     }
+}
+
+/// [`wait`], the stop it reports counted as `kind` (for helpers that know what they wait for).
+pub fn wait_as(tid: Option<Pid>, kind: crate::profile::StopKind) -> Result<Option<(Pid, Stop)>> {
+    let r = wait(tid)?;
+    if r.is_some() {
+        crate::profile::classify(kind);
+    }
+    Ok(r)
 }

@@ -255,7 +255,7 @@ impl Task {
         r.set_args(args);
         self.set_regs(&r)?;
         self.cont(None)?;
-        match crate::stop::wait(Some(self.tid))? {
+        match crate::stop::wait_as(Some(self.tid), crate::profile::StopKind::Injected)? {
             Some((_, crate::Stop::Seccomp)) => {}
             other => {
                 return Err(Error::Protocol(format!(
@@ -349,7 +349,7 @@ impl Task {
     }
 
     fn expect_syscall_exit(&self) -> Result<i64> {
-        match crate::stop::wait(Some(self.tid))? {
+        match crate::stop::wait_as(Some(self.tid), crate::profile::StopKind::Injected)? {
             Some((_, crate::Stop::Syscall)) => Ok(self.regs()?.result()),
             other => Err(Error::Protocol(format!(
                 "expected a syscall-exit stop, got {other:?}"
@@ -432,7 +432,7 @@ impl Task {
         self.cont_syscall(None)?;
         let wait_syscall = || -> Result<()> {
             loop {
-                match crate::stop::wait(Some(self.tid))? {
+                match crate::stop::wait_as(Some(self.tid), crate::profile::StopKind::Injected)? {
                     Some((_, crate::Stop::Syscall)) => return Ok(()),
                     Some((_, crate::Stop::Interrupted)) | None => {
                         self.cont_syscall(None)?;
@@ -477,7 +477,7 @@ impl Task {
             self.cont_syscall(None)?;
             let mut syscall_stops = 0;
             while syscall_stops < 2 {
-                match crate::stop::wait(Some(self.tid))? {
+                match crate::stop::wait_as(Some(self.tid), crate::profile::StopKind::Injected)? {
                     Some((_, crate::Stop::Syscall)) => syscall_stops += 1,
                     Some((_, crate::Stop::Seccomp)) | None => {}
                     other => {
@@ -624,7 +624,7 @@ impl Task {
         let r = (|| {
             self.single_step(None)?;
             loop {
-                match crate::stop::wait(Some(self.tid))? {
+                match crate::stop::wait_as(Some(self.tid), crate::profile::StopKind::SingleStep)? {
                     Some((_, crate::Stop::Signal(libc::SIGTRAP))) => return Ok(StepOver::Done),
                     Some((_, crate::Stop::Signal(sig))) => return Ok(StepOver::Signal(sig)),
                     Some((_, s @ (crate::Stop::Exited(_) | crate::Stop::Killed { .. }))) => {

@@ -1,0 +1,227 @@
+//! Where a recording's time goes: the recorder's `stats` break its ptrace stops down by kind,
+//! with the time spent handling each, and time start-up apart (`info` shows both). Real
+//! programs: `cat` of a file and the threaded `spin_flag` and `threads8` examples. The kinds add
+//! up to the total, the kinds each program must have are there, and the timed parts fit in the
+//! recording's wall time.
+//!
+//! Environment: `CRT_TIMEOUT_SECS` (120), `CRT_KEEP_TEMP=1`, `CRT_BIN`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use libtest_mimic::{Arguments, Failed, Trial};
+use tests::{
+    build_binaries, compare_runs, env_number, run_with_timeout, Binaries, Input, Output, Status,
+    TempDir,
+};
+
+static BINARIES: OnceLock<Result<Binaries, String>> = OnceLock::new();
+
+fn binaries() -> Result<&'static Binaries, Failed> {
+    BINARIES
+        .get_or_init(build_binaries)
+        .as_ref()
+        .map_err(|e| Failed::from(e.as_str()))
+}
+
+fn run(bins: &Binaries, dir: &Path, args: &[&str]) -> Result<Output, String> {
+    let mut c = Command::new(&bins.crt);
+    c.current_dir(dir)
+        .env_remove("CI")
+        .env_remove("CRT_SCRUB_ENV")
+        .env_remove("CRT_DEBUG")
+        .args(args);
+    let timeout = Duration::from_secs(env_number("CRT_TIMEOUT_SECS", 120));
+    run_with_timeout(&mut c, Input::Null, timeout)
+}
+
+fn path_str(p: &Path) -> &str {
+    p.to_str().expect("paths here are UTF-8")
+}
+
+/// Record `program args` into `dir/NAME.trace` (it must exit 0) and replay it exactly.
+fn record_and_replay(
+    bins: &Binaries,
+    dir: &Path,
+    name: &str,
+    program: &Path,
+    args: &[&str],
+) -> Result<PathBuf, String> {
+    let trace = dir.join(format!("{name}.trace"));
+    let mut a = vec!["record", "-o", path_str(&trace), "--", path_str(program)];
+    a.extend_from_slice(args);
+    let rec = run(bins, dir, &a)?;
+    if rec.status != Status::Code(0) {
+        return Err(format!("recording {name} failed\n{}", rec.describe()));
+    }
+    let rep = run(bins, dir, &["replay", "-a", path_str(&trace)])?;
+    compare_runs("record", &rec, "replay", &rep)?;
+    Ok(trace)
+}
+
+struct Stats(Vec<(String, u64)>);
+
+impl Stats {
+    fn get(&self, k: &str) -> u64 {
+        self.0
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| *v)
+            .unwrap_or(0)
+    }
+
+    fn sum(&self, prefix: &str) -> u64 {
+        self.0
+            .iter()
+            .filter(|(k, _)| k.starts_with(prefix))
+            .map(|(_, v)| *v)
+            .sum()
+    }
+
+    fn show(&self) -> String {
+        self.0
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+/// The checks every recording's breakdown passes; `must` lists kinds that must have stops.
+fn check_breakdown(
+    bins: &Binaries,
+    dir: &Path,
+    trace: &Path,
+    must: &[&str],
+) -> Result<Stats, String> {
+    let stats = Stats(pack::read_stats(trace));
+    let fail = |what: String| Err(format!("{what}\nstats:\n{}", stats.show()));
+    let total = stats.get("stops");
+    if total == 0 || stats.sum("stops.") != total {
+        return fail(format!(
+            "the stops by kind add up to {}, not to the {total} stops",
+            stats.sum("stops.")
+        ));
+    }
+    for k in must {
+        if stats.get(&format!("stops.{k}")) == 0 {
+            return fail(format!("no `{k}` stops"));
+        }
+    }
+    // Every syscall the recorder saw enters with one stop; all but those that never return
+    // (exit, exit_group) leave with one.
+    let (entries, exits) = (
+        stats.get("stops.syscall_entry"),
+        stats.get("stops.syscall_exit"),
+    );
+    if entries != stats.get("syscalls") || exits > entries || exits + 20 < entries {
+        return fail(format!(
+            "{entries} syscall entries and {exits} exits for {} syscalls",
+            stats.get("syscalls")
+        ));
+    }
+    // The timed parts lie within the recording's wall time (start-up before it), and cover most
+    // of it.
+    let timed = stats.sum("ns.");
+    let wall = stats.get("duration_ns") + stats.get("startup_ns.total");
+    if timed > wall + 2_000_000 || timed < wall / 2 {
+        return fail(format!(
+            "{timed} ns timed in stops and waits against {wall} ns of recording"
+        ));
+    }
+    let startup = stats.get("startup_ns.total");
+    let parts = stats.get("startup_ns.spawn")
+        + stats.get("startup_ns.cpuid")
+        + stats.get("startup_ns.trace_create")
+        + stats.get("startup_ns.store_program");
+    if stats.get("startup_ns.spawn") == 0 || parts > startup {
+        return fail(format!(
+            "start-up parts of {parts} ns against {startup} ns in all"
+        ));
+    }
+    let info = run(bins, dir, &["info", path_str(trace)])?;
+    let text = info.stdout_str();
+    if info.status != Status::Code(0)
+        || !text.contains("stops by kind")
+        || !text.contains("syscall_entry")
+        || !text.contains("start-up:")
+    {
+        return Err(format!(
+            "info does not show the breakdown\n{}",
+            info.describe()
+        ));
+    }
+    Ok(stats)
+}
+
+fn cat_of_a_file(bins: &Binaries, dir: &Path) -> Result<(), String> {
+    let file = dir.join("input");
+    let data: Vec<u8> = (0..256 * 1024u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&file, &data).map_err(|e| format!("write {}: {e}", file.display()))?;
+    let trace = record_and_replay(bins, dir, "cat", Path::new("/bin/cat"), &[path_str(&file)])?;
+    check_breakdown(
+        bins,
+        dir,
+        &trace,
+        &["syscall_entry", "syscall_exit", "exec", "exit"],
+    )?;
+    Ok(())
+}
+
+fn threads(bins: &Binaries, dir: &Path) -> Result<(), String> {
+    let trace = record_and_replay(bins, dir, "threads8", &bins.example("threads8"), &[])?;
+    check_breakdown(
+        bins,
+        dir,
+        &trace,
+        &[
+            "syscall_entry",
+            "syscall_exit",
+            "clone",
+            "new_thread",
+            "exit",
+        ],
+    )?;
+    Ok(())
+}
+
+/// A spin-wait on a flag: its PAUSE is a spin hint (or, spinning past a slice, it is
+/// interrupted): either way a kind of its own, not a syscall.
+fn spinning(bins: &Binaries, dir: &Path) -> Result<(), String> {
+    let trace = record_and_replay(bins, dir, "spin_flag", &bins.example("spin_flag"), &[])?;
+    let stats = check_breakdown(bins, dir, &trace, &["clone", "new_thread"])?;
+    if stats.get("stops.spin_hint") + stats.get("stops.interrupt") == 0 {
+        return Err(format!(
+            "no spin hint or interrupt stops for a spinning thread\n{}",
+            stats.show()
+        ));
+    }
+    Ok(())
+}
+
+fn main() {
+    let args = Arguments::from_args();
+    type Case = fn(&Binaries, &Path) -> Result<(), String>;
+    let cases: [(&str, Case); 3] = [
+        ("cat_of_a_file", cat_of_a_file),
+        ("threads", threads),
+        ("spinning", spinning),
+    ];
+    let trials = cases
+        .into_iter()
+        .map(|(name, f)| {
+            Trial::test(name, move || {
+                let bins = binaries()?;
+                let mut dir = TempDir::new(name).map_err(|e| e.to_string())?;
+                let r = f(bins, dir.path());
+                if r.is_err() {
+                    dir.keep();
+                }
+                r.map_err(Failed::from)
+            })
+        })
+        .collect();
+    libtest_mimic::run(&args, trials).exit();
+}
