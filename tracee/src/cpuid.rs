@@ -106,8 +106,13 @@ pub fn all_leaves() -> Vec<Leaf> {
             let subleaves: Vec<u32> = if COUNTED.contains(&leaf) {
                 (1..=first.eax.min(8)).collect()
             } else if leaf == 0xd {
-                // XSAVE: one subleaf per supported state component.
-                let mask = ((first.edx as u64) << 32) | first.eax as u64;
+                // XSAVE: one subleaf per supported state component, user (subleaf 0's
+                // edx:eax) and supervisor (subleaf 1's edx:ecx, e.g. CET's 11 and 12 on AMD).
+                let sup = query(leaf, 1);
+                let mask = ((first.edx as u64) << 32)
+                    | first.eax as u64
+                    | ((sup.edx as u64) << 32)
+                    | sup.ecx as u64;
                 std::iter::once(1)
                     .chain((2..64).filter(|i| mask & (1 << i) != 0))
                     .collect()
