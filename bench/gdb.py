@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Latency of reverse execution in gdb against the replay server.
 
-Records `gdb_spin ROUNDS WORK` (ROUNDS calls of `round`, each computing WORK loop iterations,
-printing after each) into traces whose replay takes about 1 s and about 10 s, serves each with
+Records `gdb_spin ROUNDS WORK IDLE` (ROUNDS calls of `round`, each computing WORK loop
+iterations, printing after each; IDLE more threads waiting all along) into traces whose replay
+takes about 1 s and about 10 s, one-threaded and four-threaded, serves each with
 `cargo record-test replay --serve`, runs gdb in batch mode to the last round, and times each of
 N `reverse-stepi`, `reverse-step` and `reverse-continue` (back to the previous `round` hit: one
 round of execution) with gdb's own clock; prints the medians. A benchmark, not a test: it never
@@ -27,8 +28,10 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TIMEOUT = 1800
-# name -> (rounds, work per round); about 1 s and 10 s of replay on a 2-core machine.
-TRACES = {"1s": (50, 20_000_000), "10s": (50, 200_000_000)}
+# name -> (rounds, work per round, idle threads); about 1 s and 10 s of replay on a 2-core
+# machine, one-threaded and with three more threads waiting all along (as a test harness's).
+TRACES = {"1s": (50, 20_000_000, 0), "10s": (50, 200_000_000, 0),
+          "1s-mt": (50, 20_000_000, 3), "10s-mt": (50, 200_000_000, 3)}
 
 
 def log(msg):
@@ -65,9 +68,11 @@ def timed(cmd):
 def measure(crt, trace, rounds, n):
     proc, port = serve(crt, trace)
     cmds = ["set pagination off", "set sysroot /", f"target remote 127.0.0.1:{port}",
-            f"break gdb_spin::round if i == {rounds - 1}"]
+            # `ignore`, not a condition on `i`: in the release build `round`'s arguments are
+            # optimized out, and a condition on them fails to parse (no breakpoint at all).
+            "break gdb_spin::round", f"ignore 1 {rounds - 1}"]
     cmds += timed("continue")
-    cmds += ["delete"]
+    cmds += ["python print('WHERE %s' % gdb.selected_frame().name())", "delete"]
     for _ in range(n):
         cmds += timed("reverse-stepi")
     for _ in range(n):
@@ -84,6 +89,9 @@ def measure(crt, trace, rounds, n):
                          timeout=TIMEOUT)
     proc.kill()
     proc.wait()
+    if not re.search(r"^WHERE gdb_spin::round$", out.stdout, re.M):
+        log(out.stdout[-3000:] + out.stderr[-3000:])
+        sys.exit("bench: continue did not stop in the last round")
     times = [float(x) for x in re.findall(r"^ELAPSED ([0-9.]+)$", out.stdout, re.M)]
     if len(times) != 2 + 3 * n:
         log(out.stdout[-3000:] + out.stderr[-3000:])
@@ -100,16 +108,19 @@ def main():
     ap.add_argument("--n", type=int, default=9, help="commands of each kind")
     ap.add_argument("--only", help="comma-separated trace names: " + ",".join(TRACES))
     ap.add_argument("--no-build", action="store_true")
+    ap.add_argument("--crt", help="another cargo-record-test binary to measure (e.g. an older build)")
     a = ap.parse_args()
     crt, spin = build(a.no_build)
+    crt = a.crt or crt
     names = a.only.split(",") if a.only else list(TRACES)
     with tempfile.TemporaryDirectory(prefix="crt-bench-gdb-") as tmp:
         print(f"{'trace':>6} {'replay s':>9} {'continue s':>11} {'rstepi ms':>10} "
               f"{'rstep ms':>9} {'rcont ms':>9}  (medians of {a.n})")
         for name in names:
-            rounds, work = TRACES[name]
+            rounds, work, idle = TRACES[name]
             trace = os.path.join(tmp, f"spin-{name}.trace")
-            subprocess.run([crt, "record", "-o", trace, "--", spin, str(rounds), str(work)],
+            subprocess.run([crt, "record", "-o", trace, "--", spin, str(rounds), str(work),
+                            str(idle)],
                            stdout=subprocess.DEVNULL, check=True, timeout=TIMEOUT)
             t = time.monotonic()
             subprocess.run([crt, "replay", "-a", trace], stdout=subprocess.DEVNULL, check=True,

@@ -1,5 +1,5 @@
 //! `monitor` commands: `when` (the current event number, as `replay -M` tags output and
-//! `replay -g` takes it) and `help`.
+//! `replay -g` takes it), `checkpoints` (where going back can start from) and `help`.
 
 use gdbstub::target::ext::monitor_cmd::{outputln, ConsoleOutput, MonitorCmd};
 
@@ -11,6 +11,10 @@ const COMMANDS: &[(&str, &str)] = &[
     (
         "when",
         "print the current event number (the next event to replay; `replay -g N` starts at N)",
+    ),
+    (
+        "checkpoints",
+        "list the checkpoints going back starts from (their events and threads)",
     ),
     ("help", "list the monitor commands"),
 ];
@@ -25,10 +29,17 @@ impl MonitorCmd for ReplayTarget {
                 self.session.when(),
                 self.session.event_count()
             ),
+            "checkpoints" => {
+                let list = self.session.checkpoint_list();
+                outputln!(out, "{} checkpoints", list.len());
+                for (event, threads) in list {
+                    outputln!(out, "  at event {event}: {threads} threads");
+                }
+            }
             "help" | "" => {
                 outputln!(out, "monitor commands of the replay server:");
                 for (name, what) in COMMANDS {
-                    outputln!(out, "  {name:<6} {what}");
+                    outputln!(out, "  {name:<11} {what}");
                 }
             }
             other => outputln!(

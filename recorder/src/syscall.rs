@@ -354,8 +354,12 @@ pub(crate) fn record_exit(s: &mut RecordSession, tid: i32, p: Pending) -> Result
             output,
         }),
     )?;
-    if p.no == libc::SYS_set_tid_address {
-        s.thread(tid).clear_tid = p.args[0];
+    if let Some(addr) = tracee::syscalls::sets_clear_tid(&tracee::syscalls::Call {
+        no: p.no as u32,
+        args: p.args,
+        result,
+    }) {
+        s.thread(tid).clear_tid = addr;
     }
     if p.no == libc::SYS_futex && result > 0 {
         crate::settle::woken(s, tid, result as usize)?;

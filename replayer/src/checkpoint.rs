@@ -1,15 +1,24 @@
 //! Checkpoints: stopped copies of the replayed process, so that going back replays from the
 //! nearest earlier one instead of from the trace's start. A checkpoint is taken where every
-//! thread is parked (event N next) and the process has one living thread, parked at a seccomp
-//! stop: that thread forks there (`Task::fork_at_seccomp_stop`), and the copy stays stopped,
-//! never run. Going back forks the copy again and goes on from it, so a checkpoint serves any
-//! number of times. Processes with several threads, or with shared writable mappings (a copy
-//! would share them), are not checkpointed: going back then starts a new process, as before.
+//! thread is parked (event N next), the main thread at a seccomp stop and every other living
+//! thread at one too or in user code (preempted, or new): the main thread forks there
+//! (`Task::fork_at_seccomp_stop`), and the copy stays stopped, never run. A fork copies one
+//! thread: the others' registers, vector state and signal masks are kept beside the copy, and
+//! going back re-creates them in a new copy (`Task::clone_thread_at_seccomp_stop`), so a
+//! checkpoint serves any number of times. Not checkpointed: a process with shared writable
+//! mappings (a copy would share them), or a thread at a signal, rdtsc or exec stop, or with
+//! signals pending in the kernel (a copy would not have them): going back then starts from an
+//! earlier checkpoint, or a new process.
+//!
+//! What a re-created thread does not get back: its alternate signal stack and robust futex
+//! list (kernel state that only matters if a signal is delivered on the alternate stack, or
+//! the thread dies holding a robust mutex).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use tracee::points::{Passes, Points};
+use tracee::thread_state::ThreadState;
 use tracee::{Regs, Task};
 
 use crate::error::Result;
@@ -23,17 +32,28 @@ const SPACING: Duration = Duration::from_millis(100);
 /// At most this many checkpoints are kept (beyond, every other one is dropped).
 const MAX: usize = 32;
 
+/// A thread of the process other than the main one, as a checkpoint keeps it.
+struct SavedThread {
+    tid: i32,
+    /// At a seccomp stop (its registers are the call's entry), else ready in user code.
+    at_syscall: bool,
+    state: ThreadState,
+    passes: Passes,
+    at_chaos_point: bool,
+    clear_tid: u64,
+}
+
 /// A stopped copy of the process, with what the replayer knew of it then.
 pub(crate) struct Checkpoint {
     /// Every thread parked, this event next.
     pub event: u64,
-    /// The copy's one thread, at a seccomp stop with these registers.
+    /// The copy's one thread, the main thread, at a seccomp stop with these registers.
     task: Task,
     regs: Regs,
-    /// Its recorded tid, and its threads' state (the dead ones too).
-    tid: i32,
     passes: Passes,
-    deferred: Vec<(i32, Vec<u8>)>,
+    clear_tid: u64,
+    /// The other living threads, to re-create; the dead ones' state.
+    others: Vec<SavedThread>,
     dead: Vec<(i32, Parked)>,
     points: Points,
     open_files: OpenFiles,
@@ -89,10 +109,6 @@ impl Checkpoints {
             });
         }
     }
-
-    pub fn len(&self) -> usize {
-        self.list.len()
-    }
 }
 
 /// Whether the process has a shared writable mapping (a forked copy would share it).
@@ -112,9 +128,13 @@ impl ReplaySession {
         self.checkpoints.enabled = true;
     }
 
-    /// The number of checkpoints kept now.
-    pub fn checkpoint_count(&self) -> usize {
-        self.checkpoints.len()
+    /// The checkpoints kept now, oldest first: each one's event and its number of threads.
+    pub fn checkpoint_list(&self) -> Vec<(u64, usize)> {
+        self.checkpoints
+            .list
+            .iter()
+            .map(|c| (c.event, 1 + c.others.len()))
+            .collect()
     }
 
     /// At an event boundary (no thread running): take a checkpoint if one is due and the
@@ -128,43 +148,67 @@ impl ReplaySession {
         {
             return Ok(());
         }
-        let mut living = self
-            .threads
-            .iter()
-            .filter(|(_, t)| !matches!(t.parked, Parked::Dead(_)));
-        let (Some((&tid, t)), None) = (living.next(), living.next()) else {
+        let Some(main) = self.threads.get(&self.leader) else {
             return Ok(());
         };
-        let Parked::AtSyscall(regs) = t.parked else {
+        let Parked::AtSyscall(regs) = main.parked else {
             return Ok(());
         };
-        if shares_writable_memory(t.task.tgid.as_raw()) {
+        let copyable = self.threads.values().all(|t| {
+            t.deferred.is_empty()
+                && matches!(
+                    t.parked,
+                    Parked::AtSyscall(_) | Parked::Ready | Parked::Dead(_)
+                )
+        });
+        if !copyable || shares_writable_memory(main.task.tgid.as_raw()) {
             return Ok(());
         }
-        let task = t.task.fork_at_seccomp_stop(&regs)?;
-        let dead = self
-            .threads
-            .iter()
-            .filter(|(&k, _)| k != tid)
-            .map(|(&k, t)| (k, t.parked))
-            .collect();
-        let t = &self.threads[&tid];
+        let mut others = Vec::new();
+        let mut dead = Vec::new();
+        for (&k, t) in &self.threads {
+            if k == self.leader {
+                continue;
+            }
+            let (at_syscall, regs) = match t.parked {
+                Parked::Dead(_) => {
+                    dead.push((k, t.parked));
+                    continue;
+                }
+                Parked::AtSyscall(r) => (true, r),
+                _ => (false, t.task.regs()?),
+            };
+            others.push(SavedThread {
+                tid: k,
+                at_syscall,
+                state: t.task.capture_state(regs)?,
+                passes: t.passes.clone(),
+                at_chaos_point: t.at_chaos_point,
+                clear_tid: t.clear_tid,
+            });
+        }
+        let main = &self.threads[&self.leader];
+        let task = main.task.fork_at_seccomp_stop(&regs, main.clear_tid)?;
         let mut points = self.points.clone();
         points.forget_threads();
         let c = Checkpoint {
             event: self.next_no,
             task,
             regs,
-            tid,
-            passes: t.passes.clone(),
-            deferred: t.deferred.clone(),
+            passes: main.passes.clone(),
+            clear_tid: main.clear_tid,
+            others,
             dead,
             points,
             open_files: self.open_files.clone(),
             history: self.history.clone(),
         };
         if self.debug {
-            eprintln!("[replay] checkpoint at event {}", c.event);
+            eprintln!(
+                "[replay] checkpoint at event {} ({} threads)",
+                c.event,
+                1 + c.others.len()
+            );
         }
         self.checkpoints.keep(c);
         self.checkpoints.last = Some(Instant::now());
@@ -183,25 +227,42 @@ impl ReplaySession {
         let echoed = self.echoed_before.max(self.next_no);
         self.kill();
         let c = &self.checkpoints.list[i];
-        let task = c.task.fork_at_seccomp_stop(&c.regs)?;
+        let task = c.task.fork_at_seccomp_stop(&c.regs, c.clear_tid)?;
         // The trace from the checkpoint's event on (the exec is event 0).
         let mut reader = pack::TraceReader::open(&self.opts.trace)?;
         for _ in 0..c.event {
             reader.next_event()?;
         }
         let mut threads = BTreeMap::new();
+        for s in &c.others {
+            let t = task.clone_thread_at_seccomp_stop(&c.regs, s.clear_tid)?;
+            t.load_state(&s.state)?;
+            let parked = if s.at_syscall {
+                t.reenter_syscall(&s.state.regs)?;
+                Parked::AtSyscall(s.state.regs)
+            } else {
+                t.set_regs(&s.state.regs)?;
+                Parked::Ready
+            };
+            let mut t = Thread::new(t, parked);
+            t.passes = s.passes.clone();
+            t.at_chaos_point = s.at_chaos_point;
+            t.clear_tid = s.clear_tid;
+            threads.insert(s.tid, t);
+        }
         for (k, parked) in &c.dead {
             let mut dead = Thread::new(Task::new(task.tid, task.tgid), *parked);
             dead.passes = Passes::default();
             threads.insert(*k, dead);
         }
+        let leader = self.leader;
         let mut t = Thread::new(task, Parked::AtSyscall(c.regs));
         t.passes = c.passes.clone();
-        t.deferred = c.deferred.clone();
-        threads.insert(c.tid, t);
+        t.clear_tid = c.clear_tid;
+        threads.insert(leader, t);
         let mut points = c.points.clone();
         // As after a respawn: none of the debugger's points armed.
-        points.drop_debugger_points(&mut threads.get_mut(&c.tid).expect("inserted").task)?;
+        points.drop_debugger_points(&mut threads.get_mut(&leader).expect("inserted").task)?;
         self.reader = reader;
         self.threads = threads;
         self.next_no = c.event;

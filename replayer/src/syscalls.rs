@@ -57,13 +57,17 @@ impl ReplaySession {
                 )))
             }
         }
-        if syscalls::maps_code(&syscalls::Call {
+        let call = syscalls::Call {
             no: ev.no,
             args: ev.args,
             result: ev.result,
-        }) {
+        };
+        if syscalls::maps_code(&call) {
             let t = self.threads.get_mut(&tid).expect("the thread exists");
             self.points.patch_new_code(&mut t.task)?;
+        }
+        if let Some(addr) = syscalls::sets_clear_tid(&call) {
+            self.thread(tid)?.clear_tid = addr;
         }
         self.start_run(tid, None)
     }
@@ -281,10 +285,11 @@ impl ReplaySession {
             Some((_, Stop::Interrupted)) => {}
             other => return Err(self.diverged(format!("new thread did not start ({other:?})"))),
         }
-        self.threads.insert(
-            ev.result as i32,
-            Thread::new(Task::new(new_pid, leader_real), Parked::Ready),
-        );
+        let mut t = Thread::new(Task::new(new_pid, leader_real), Parked::Ready);
+        if flags & libc::CLONE_CHILD_CLEARTID as u64 != 0 {
+            t.clear_tid = ctid;
+        }
+        self.threads.insert(ev.result as i32, t);
         Ok(())
     }
 

@@ -39,6 +39,9 @@ pub(crate) struct Thread {
     /// Asynchronous signals made pending (with their recorded siginfo) while the thread blocked
     /// them: the kernel delivers each when the thread unblocks it, as when recording.
     pub deferred: Vec<(i32, Vec<u8>)>,
+    /// The tid word the kernel clears when the thread exits (CLONE_CHILD_CLEARTID,
+    /// set_tid_address): a re-created thread is given it again (checkpoint.rs).
+    pub clear_tid: u64,
 }
 
 impl Thread {
@@ -49,6 +52,7 @@ impl Thread {
             passes: Passes::default(),
             at_chaos_point: false,
             deferred: Vec::new(),
+            clear_tid: 0,
         }
     }
 }

@@ -665,6 +665,66 @@ fn reverse_continue_finds_earlier_hits() -> Result<(), Failed> {
     Ok(())
 }
 
+/// Going back in a process of four threads starts from a checkpoint that re-creates the three
+/// the fork does not copy (multi-threaded processes were once never checkpointed, and each
+/// reverse command replayed from the start): reverse-continue finds the earlier rounds, the
+/// threads are all there, and the replay then runs on to the exit, its threads joined
+/// (a re-created thread's exit must clear its tid word as the original's would).
+fn reverse_from_a_checkpoint_of_four_threads() -> Result<(), Failed> {
+    let b = bins()?;
+    let tmp = TempDir::new("gdb-mt-cp")?;
+    let prog = b.example("gdb_spin");
+    let trace = record(b, tmp.path(), &prog, &["12", "30000000", "3"])?;
+    let server = Server::start(b, &trace, &[])?;
+    let cmds = [
+        "break gdb_spin::round",
+        "ignore 1 11",
+        "continue",
+        "p i",
+        "monitor checkpoints",
+        "reverse-continue",
+        "p i",
+        "reverse-continue",
+        "p i",
+        "info threads",
+        "delete",
+        "continue",
+    ];
+    let out = gdb_replay(&server, &cmds)?;
+    check_eq(
+        "i at the last round, then going back",
+        &vec!["11".to_string(), "10".to_string(), "9".to_string()],
+        &values(&out),
+        &out,
+    )?;
+    if !out.contains(": 4 threads") {
+        return Err(format!("no checkpoint of the four threads was taken:\n{out}").into());
+    }
+    let threads = out
+        .lines()
+        .filter(|l| {
+            l.trim_start()
+                .trim_start_matches('*')
+                .trim_start()
+                .starts_with(char::is_numeric)
+        })
+        .filter(|l| l.contains("Thread "))
+        .count();
+    if threads != 4 {
+        return Err(format!("`info threads` lists {threads} threads, not 4:\n{out}").into());
+    }
+    // The trace ends at the exit: gdb hears of the history's end there.
+    let end = out.rsplit_once("Id   Target Id").map_or("", |(_, e)| e);
+    if !(end.contains("No more reverse-execution history") && end.contains("_exit")) {
+        return Err(format!(
+            "the replay did not run on to the exit:\n{out}\n--- server ---\n{}",
+            server.stderr()
+        )
+        .into());
+    }
+    Ok(())
+}
+
 /// A breakpoint in libc, set before libc is mapped in the new process a reverse command
 /// replays from, is patched when the loader maps libc (it once failed with "cannot access
 /// memory" and ended the session): reverse-continue finds the earlier `write` again.
@@ -941,6 +1001,10 @@ fn main() {
         Trial::test(
             "reverse_continue_to_the_hit_before_in_the_same_segment",
             reverse_continue_to_the_hit_before_in_the_same_segment,
+        ),
+        Trial::test(
+            "reverse_from_a_checkpoint_of_four_threads",
+            reverse_from_a_checkpoint_of_four_threads,
         ),
         Trial::test(
             "library_breakpoint_armed_again_going_back",

@@ -23,6 +23,7 @@ pub mod spin;
 pub mod stop;
 pub mod syscalls;
 mod task;
+pub mod thread_state;
 pub mod unwind;
 
 pub use error::{Error, Result};

@@ -288,12 +288,18 @@ impl Task {
     /// threads end at this same seccomp stop again, the syscall not yet run: the call is
     /// replaced by a fork (`clone` with no exit signal), and each thread then goes back to its `syscall` instruction and
     /// enters the call anew. Returns the copy's thread.
-    pub fn fork_at_seccomp_stop(&self, entry: &Regs) -> Result<Task> {
+    pub fn fork_at_seccomp_stop(&self, entry: &Regs, clear_tid: u64) -> Result<Task> {
         let mut r = *entry;
         // A new process with no exit signal: when a copy made from a checkpoint is killed, no
-        // SIGCHLD comes pending in the checkpoint (it would make its next fork restart).
+        // SIGCHLD comes pending in the checkpoint (it would make its next fork restart). The
+        // copy's thread clears `clear_tid` when it exits, as the original was set up to.
         r.set_syscall_no(libc::SYS_clone);
-        r.set_args([0; 6]);
+        let flags = if clear_tid != 0 {
+            libc::CLONE_CHILD_CLEARTID as u64
+        } else {
+            0
+        };
+        r.set_args([flags, 0, 0, clear_tid, 0, 0]);
         self.set_regs(&r)?;
         self.cont_syscall(None)?;
         let child = match crate::stop::wait(Some(self.tid))? {
@@ -331,7 +337,7 @@ impl Task {
 
     /// From a stop in user code after the `syscall` instruction of `entry`: run that
     /// instruction again, up to the filter's seccomp stop.
-    fn reenter_syscall(&self, entry: &Regs) -> Result<()> {
+    pub fn reenter_syscall(&self, entry: &Regs) -> Result<()> {
         let mut r = *entry;
         r.set_pc(entry.pc().wrapping_sub(2));
         r.0.rax = entry.syscall_no() as u64;
@@ -348,7 +354,7 @@ impl Task {
         }
     }
 
-    fn expect_syscall_exit(&self) -> Result<i64> {
+    pub(crate) fn expect_syscall_exit(&self) -> Result<i64> {
         match crate::stop::wait_as(Some(self.tid), crate::profile::StopKind::Injected)? {
             Some((_, crate::Stop::Syscall)) => Ok(self.regs()?.result()),
             other => Err(Error::Protocol(format!(

@@ -250,6 +250,12 @@ pub fn maps_code(call: &Call) -> bool {
         && call.args[2] & libc::PROT_EXEC as u64 != 0
 }
 
+/// The address a finished call told the kernel to clear (and futex-wake) when the calling
+/// thread exits (set_tid_address), if it is such a call.
+pub fn sets_clear_tid(call: &Call) -> Option<u64> {
+    (call.no as i64 == libc::SYS_set_tid_address).then_some(call.args[0])
+}
+
 pub fn lookup(no: i64) -> Option<&'static Row> {
     usize::try_from(no)
         .ok()
