@@ -966,7 +966,11 @@ fn flaky_failure_traced_back_to_the_racing_write() -> Result<(), Failed> {
         return Err(format!("expected two thread numbers, got {v:?}:\n{out}").into());
     };
     if panicked == writer {
-        return Err(format!("the last write was found in the panicking thread:\n{out}").into());
+        return Err(format!(
+            "the last write was found in the panicking thread:\n{out}\n--- server ---\n{}",
+            server.stderr()
+        )
+        .into());
     }
     let after = out.split("watchpoint").last().unwrap_or("");
     if !after.contains("lost_update") || !after.contains("closure") {
