@@ -25,7 +25,7 @@ enum What {
     Normal,
     /// The exec stop was recorded; the execve's exit stop follows, with nothing to record.
     ExecDone,
-    /// Skipped at entry; returns this at exit (rseq: ENOSYS; sched_setaffinity: 0).
+    /// Skipped at entry; returns this at exit (a refused call: its errno; sched_setaffinity: 0).
     Skip(i64),
     /// A copy to stdout or stderr whose length argument `arg` was lowered to the bytes waiting
     /// (output.rs): the program's value is put back at exit.
@@ -108,10 +108,10 @@ pub(crate) fn enter(s: &mut RecordSession, tid: i32, mut regs: tracee::Regs) -> 
     let row = syscalls::lookup(no).ok_or(Error::UnknownSyscall(no))?;
     let what = match row.class {
         Class::Unsupported(reason) => return Err(unsupported(row.name, no, reason)),
-        Class::Special(Special::Rseq) => {
+        Class::Special(Special::Refuse(errno)) => {
             regs.set_syscall_no(-1);
             s.task(tid).set_regs(&regs)?;
-            What::Skip(-(libc::ENOSYS as i64))
+            What::Skip(-(errno as i64))
         }
         _ if no == libc::SYS_sched_setaffinity
             && crate::affinity::target(s, tid, args[0]).is_some() =>

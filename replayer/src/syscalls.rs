@@ -37,9 +37,9 @@ impl ReplaySession {
         };
         self.consume()?;
         match row.class {
-            Class::Emulate | Class::Special(Special::Rseq) | Class::Special(Special::Execve) => {
-                self.emulate(tid, &mut regs, ev)?
-            }
+            Class::Emulate
+            | Class::Special(Special::Refuse(_))
+            | Class::Special(Special::Execve) => self.emulate(tid, &mut regs, ev)?,
             Class::Execute => self.execute(tid, ev, true)?,
             Class::ExecuteSetResult => self.execute(tid, ev, false)?,
             Class::Special(Special::Mmap) => self.replay_mmap(tid, &mut regs, ev)?,

@@ -284,6 +284,22 @@ const CASES: &[Case] = &[
         status: Some(Status::Signal(SIGSEGV)),
         ..BASE
     },
+    // node (V8) asks for a memory protection key at start; recording refused pkey_alloc as
+    // unsupported. It now fails with ENOSPC (as on a CPU without a free key) and V8 does without.
+    // A worker thread and libuv's pool of file reads make it threaded.
+    Case {
+        name: "node_pkey_alloc_refused",
+        prog: Prog::System("node"),
+        args: &[
+            "-e",
+            "const {Worker}=require('worker_threads'); let n=0;\
+             for (let i=0;i<4;i++) require('fs').readFile('/etc/passwd',(e,d)=>{n+=d.length});\
+             new Worker('require(\"worker_threads\").parentPort.postMessage(6*7)',{eval:true})\
+             .on('message',m=>setTimeout(()=>console.log('worker said',m,n>0,Math.random()),10));",
+        ],
+        stdout_has: &["worker said 42 true"],
+        ..BASE
+    },
     // --- issue 2: examples ---
     Case {
         name: "hello",

@@ -40,8 +40,10 @@ pub enum Special {
     Execve,
     /// clone, clone3, fork, vfork: threads and child processes.
     Clone,
-    /// rseq: made to fail with ENOSYS so libc does without it.
-    Rseq,
+    /// Made to fail with this errno, never run, so the program does without it: rseq (ENOSYS:
+    /// libc registers none), pkey_alloc (ENOSPC, as on a CPU with no free protection key: the
+    /// PKRU register is state no trace keeps), pkey_free (EINVAL: no key was handed out).
+    Refuse(i32),
     /// kill, tkill, tgkill: a signal to ourselves must really be sent in replay.
     Kill,
     /// exit, exit_group.

@@ -3,7 +3,7 @@
 
 use super::Class::{Emulate, Execute, ExecuteSetResult, Special as Sp, Unsupported};
 use super::Len::{Arg, Const, Ret, RetTimes, U32At};
-use super::Special::{Clone, Execve, Exit, Kill, Mmap, Rseq, Sigreturn};
+use super::Special::{Clone, Execve, Exit, Kill, Mmap, Refuse, Sigreturn};
 use super::{
     fs, mm, net, signal, thread, w, w_always, Class, CustomWrites, Output, Row, Timeout, Write,
     Writes,
@@ -351,12 +351,8 @@ pub static ROWS: &[Row] = &[
     r(SYS_mlockall, "mlockall", Execute, &[]),
     r(SYS_munlockall, "munlockall", Execute, &[]),
     r(SYS_membarrier, "membarrier", Emulate, &[]),
-    r(
-        SYS_pkey_alloc,
-        "pkey_alloc",
-        Unsupported("memory protection keys are not supported"),
-        &[],
-    ),
+    r(SYS_pkey_alloc, "pkey_alloc", Sp(Refuse(libc::ENOSPC)), &[]),
+    r(SYS_pkey_free, "pkey_free", Sp(Refuse(libc::EINVAL)), &[]),
     r(
         SYS_pkey_mprotect,
         "pkey_mprotect",
@@ -488,7 +484,7 @@ pub static ROWS: &[Row] = &[
         &[w(2, Const(128)), w(4, Const(RUSAGE))],
     )
     .blocking(),
-    r(SYS_rseq, "rseq", Sp(Rseq), &[]),
+    r(SYS_rseq, "rseq", Sp(Refuse(libc::ENOSYS)), &[]),
     r(
         SYS_set_tid_address,
         "set_tid_address",
