@@ -417,9 +417,23 @@ pub fn random_seed() -> u64 {
 
 fn replay(trace: PathBuf) -> Result<ExitCode, Error> {
     let (trace, session) = start_replay(trace)?;
-    let outcome = session.run().map_err(|source| Error::Replay {
-        trace: trace.display().to_string(),
-        source,
+    let outcome = session.run().map_err(|source| {
+        if matches!(source, replayer::Error::Diverged { .. }) {
+            let stats = pack::read_stats(&trace);
+            if stats
+                .iter()
+                .any(|(k, v)| k == "shared_memory_forks" && *v > 0)
+            {
+                eprintln!(
+                    "note: the program shared writable memory with a child process it forked; \
+                     what the child wrote there was not recorded (see `info`)"
+                );
+            }
+        }
+        Error::Replay {
+            trace: trace.display().to_string(),
+            source,
+        }
     })?;
     Ok(crate::record::exit_like(Some(outcome.exit)))
 }

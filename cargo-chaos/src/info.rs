@@ -47,6 +47,12 @@ pub fn run(trace: &Path) -> Result<(), Error> {
             get("wakes_over_10ms").unwrap_or(0)
         ));
     }
+    if let Some(n) = get("shared_memory_forks").filter(|&n| n > 0) {
+        text.push_str(&format!(
+            "warning:   the program forked {n} time(s) while sharing writable memory with the child; \
+             what the child wrote there is not recorded, so replay may diverge\n"
+        ));
+    }
     if let Ok(h) = pack::TraceReader::read_header(trace) {
         text.push_str(&format!("env:       {} variables\n", h.env.len()));
         for e in &h.env {

@@ -126,6 +126,9 @@ pub fn run(req: RecordRequest) -> Result<ExitCode, Error> {
             message: "the recording ended without an exit status".into(),
         },
     };
+    for w in &outcome.warnings {
+        eprintln!("record-test: warning: {w}");
+    }
     let passed = matches!(end, RunEnd::Exited { code: 0 });
     let kept = !(passed && keep == Keep::OnFailure);
     if !kept {

@@ -12,6 +12,7 @@ mod output;
 mod preempt;
 mod session;
 mod settle;
+mod shared;
 mod signal;
 mod spin;
 mod syscall;

@@ -56,6 +56,8 @@ pub struct RecordOutcome {
     pub preemptions: u64,
     /// Of those, at uncounted positions whose replay may be slow.
     pub uncounted_preemptions: u64,
+    /// What may keep the trace from replaying, one line each (also in its stats, for `info`).
+    pub warnings: Vec<String>,
 }
 
 /// How long a thread runs user code before another runnable thread gets a turn.
@@ -114,6 +116,8 @@ pub struct RecordSession {
     pub(crate) stop_cost_ns: Option<u64>,
     /// Trace decisions to stderr (CRT_DEBUG=1).
     pub(crate) debug: bool,
+    /// Writable memory shared with forked children (an input no trace holds).
+    pub(crate) shared: crate::shared::SharedWithChildren,
 }
 
 /// Start-up of a recording, measured apart (ns each): for `info` and bench/speed.py.
@@ -292,6 +296,7 @@ impl RecordSession {
             moved_out: 0,
             stop_cost_ns: None,
             debug: std::env::var_os("CRT_DEBUG").is_some(),
+            shared: Default::default(),
         };
         if let Some(c) = s.chaos.as_mut() {
             c.on_new_thread(leader.as_raw());
@@ -880,6 +885,7 @@ impl RecordSession {
             ("preemptions", self.preemptions),
             ("uncounted_preemptions", self.uncounted_preemptions),
             ("moved_out", self.moved_out),
+            ("shared_memory_forks", self.shared.forks),
             ("wakes", self.wake_latency.count),
             ("wake_latency_median_us", self.wake_latency.median_us()),
             ("wake_latency_max_us", self.wake_latency.max_us),
@@ -908,6 +914,7 @@ impl RecordSession {
             syscalls: self.syscalls,
             preemptions: self.preemptions,
             uncounted_preemptions: self.uncounted_preemptions,
+            warnings: self.shared.warning().into_iter().collect(),
         })
     }
 }

@@ -191,6 +191,11 @@ pub(crate) fn enter(s: &mut RecordSession, tid: i32, mut regs: tracee::Regs) -> 
                 // From the first thread on, spin hints become counted scheduling points.
                 crate::spin::enable(s, tid)?;
             }
+            if flags & (libc::CLONE_THREAD | libc::CLONE_VM) as u64 == 0 {
+                // A new process: what it writes in memory it shares with the program is not
+                // recorded.
+                s.shared.on_fork(s.leader.as_raw());
+            }
             if flags & libc::CLONE_THREAD as u64 == 0
                 && flags & libc::CLONE_VM as u64 != 0
                 && flags & libc::CLONE_VFORK as u64 == 0

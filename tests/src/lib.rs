@@ -471,6 +471,36 @@ pub struct Binaries {
 }
 
 impl Binaries {
+    /// `cargo-record-test ARGS` in `dir`, with nothing from the environment that changes what
+    /// it does (`CI`, `CRT_SCRUB_ENV`, `CRT_DEBUG`), run to its end within `CRT_TIMEOUT_SECS`
+    /// (120).
+    pub fn crt(&self, dir: &Path, args: &[&str]) -> Result<Output, String> {
+        let mut c = Command::new(&self.crt);
+        c.current_dir(dir)
+            .env_remove("CI")
+            .env_remove("CRT_SCRUB_ENV")
+            .env_remove("CRT_DEBUG")
+            .args(args);
+        let timeout = Duration::from_secs(env_number("CRT_TIMEOUT_SECS", 120));
+        run_with_timeout(&mut c, Input::Null, timeout)
+    }
+
+    /// Record `program args` into `dir/NAME.trace`: the trace and what the recording printed.
+    pub fn record(
+        &self,
+        dir: &Path,
+        name: &str,
+        program: &Path,
+        args: &[&str],
+    ) -> Result<(PathBuf, Output), String> {
+        let trace = dir.join(format!("{name}.trace"));
+        let (t, p) = (path_utf8(&trace)?, path_utf8(program)?);
+        let mut a = vec!["record", "-o", t, "--", p];
+        a.extend_from_slice(args);
+        let out = self.crt(dir, &a)?;
+        Ok((trace, out))
+    }
+
     /// The path of an example binary (`examples/src/bin/NAME.rs`) or test target.
     pub fn example(&self, name: &str) -> PathBuf {
         self.executables
@@ -625,6 +655,12 @@ pub fn disable_core_dumps() {
     if let Ok((_, hard)) = getrlimit(Resource::RLIMIT_CORE) {
         let _ = setrlimit(Resource::RLIMIT_CORE, 0, hard);
     }
+}
+
+/// A path as UTF-8 (every path the tests make is).
+pub fn path_utf8(p: &Path) -> Result<&str, String> {
+    p.to_str()
+        .ok_or_else(|| format!("{} is not UTF-8", p.display()))
 }
 
 /// A number from the environment variable `name`, or `default`.

@@ -7,15 +7,10 @@
 //! Environment: `CRT_TIMEOUT_SECS` (120), `CRT_KEEP_TEMP=1`, `CRT_BIN`.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
-use std::time::Duration;
 
 use libtest_mimic::{Arguments, Failed, Trial};
-use tests::{
-    build_binaries, compare_runs, env_number, run_with_timeout, Binaries, Input, Output, Status,
-    TempDir,
-};
+use tests::{build_binaries, compare_runs, path_utf8, Binaries, Status, TempDir};
 
 static BINARIES: OnceLock<Result<Binaries, String>> = OnceLock::new();
 
@@ -26,21 +21,6 @@ fn binaries() -> Result<&'static Binaries, Failed> {
         .map_err(|e| Failed::from(e.as_str()))
 }
 
-fn run(bins: &Binaries, dir: &Path, args: &[&str]) -> Result<Output, String> {
-    let mut c = Command::new(&bins.crt);
-    c.current_dir(dir)
-        .env_remove("CI")
-        .env_remove("CRT_SCRUB_ENV")
-        .env_remove("CRT_DEBUG")
-        .args(args);
-    let timeout = Duration::from_secs(env_number("CRT_TIMEOUT_SECS", 120));
-    run_with_timeout(&mut c, Input::Null, timeout)
-}
-
-fn path_str(p: &Path) -> &str {
-    p.to_str().expect("paths here are UTF-8")
-}
-
 /// Record `program args` into `dir/NAME.trace` (it must exit 0) and replay it exactly.
 fn record_and_replay(
     bins: &Binaries,
@@ -49,14 +29,11 @@ fn record_and_replay(
     program: &Path,
     args: &[&str],
 ) -> Result<PathBuf, String> {
-    let trace = dir.join(format!("{name}.trace"));
-    let mut a = vec!["record", "-o", path_str(&trace), "--", path_str(program)];
-    a.extend_from_slice(args);
-    let rec = run(bins, dir, &a)?;
+    let (trace, rec) = bins.record(dir, name, program, args)?;
     if rec.status != Status::Code(0) {
         return Err(format!("recording {name} failed\n{}", rec.describe()));
     }
-    let rep = run(bins, dir, &["replay", "-a", path_str(&trace)])?;
+    let rep = bins.crt(dir, &["replay", "-a", path_utf8(&trace)?])?;
     compare_runs("record", &rec, "replay", &rep)?;
     Ok(trace)
 }
@@ -144,7 +121,7 @@ fn check_breakdown(
             "start-up parts of {parts} ns against {startup} ns in all"
         ));
     }
-    let info = run(bins, dir, &["info", path_str(trace)])?;
+    let info = bins.crt(dir, &["info", path_utf8(trace)?])?;
     let text = info.stdout_str();
     if info.status != Status::Code(0)
         || !text.contains("stops by kind")
@@ -163,7 +140,13 @@ fn cat_of_a_file(bins: &Binaries, dir: &Path) -> Result<(), String> {
     let file = dir.join("input");
     let data: Vec<u8> = (0..256 * 1024u32).map(|i| (i % 251) as u8).collect();
     std::fs::write(&file, &data).map_err(|e| format!("write {}: {e}", file.display()))?;
-    let trace = record_and_replay(bins, dir, "cat", Path::new("/bin/cat"), &[path_str(&file)])?;
+    let trace = record_and_replay(
+        bins,
+        dir,
+        "cat",
+        Path::new("/bin/cat"),
+        &[path_utf8(&file)?],
+    )?;
     check_breakdown(
         bins,
         dir,
