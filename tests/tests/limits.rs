@@ -33,7 +33,7 @@ fn python(bins: &Binaries, dir: &Path, name: &str, code: &str) -> Result<(), Str
     let info = bins.crt(dir, &["info", path_utf8(&trace)?])?;
     let info_warns = info.stdout_str().contains(WARNING);
     let rep = bins.crt(dir, &["replay", "-a", path_utf8(&trace)?])?;
-    Ok(match (name, warned, info_warns) {
+    match (name, warned, info_warns) {
         ("pool", true, true) => {
             // Replay may or may not diverge; when it does, it says why it may have.
             if rep.status != rec.status && !rep.stderr_str().contains("shared writable memory") {
@@ -51,7 +51,8 @@ fn python(bins: &Binaries, dir: &Path, name: &str, code: &str) -> Result<(), Str
                 info.describe()
             ))
         }
-    })
+    }
+    Ok(())
 }
 
 fn trial(name: &'static str, code: &'static str) -> Trial {
