@@ -475,12 +475,23 @@ impl Binaries {
     /// it does (`CI`, `CRT_SCRUB_ENV`, `CRT_DEBUG`), run to its end within `CRT_TIMEOUT_SECS`
     /// (120).
     pub fn crt(&self, dir: &Path, args: &[&str]) -> Result<Output, String> {
+        self.crt_env(dir, args, &[])
+    }
+
+    /// [`Binaries::crt`] with these environment variables set.
+    pub fn crt_env(
+        &self,
+        dir: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<Output, String> {
         let mut c = Command::new(&self.crt);
         c.current_dir(dir)
             .env_remove("CI")
             .env_remove("CRT_SCRUB_ENV")
             .env_remove("CRT_DEBUG")
-            .args(args);
+            .args(args)
+            .envs(env.iter().copied());
         let timeout = Duration::from_secs(env_number("CRT_TIMEOUT_SECS", 120));
         run_with_timeout(&mut c, Input::Null, timeout)
     }

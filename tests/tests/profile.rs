@@ -187,13 +187,72 @@ fn spinning(bins: &Binaries, dir: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// Start-up: what decoding the program's files found (spin hints, chaos points) is cached by
+/// the files' identity. A recording with a hot cache finds the same chaos points as one with a
+/// cold cache, and replays exactly where replay scans afresh (the cache off): the cached spin
+/// hints are the scanned ones.
+fn decoding_cached_equals_a_fresh_scan(bins: &Binaries, dir: &Path) -> Result<(), String> {
+    let cache = dir.join("cache");
+    let on = [("CRT_CACHE_DIR", path_utf8(&cache)?)];
+    let exe = bins.example("spin_flag");
+    let mut points = Vec::new();
+    let mut last = None;
+    for run in ["cold", "hot"] {
+        let trace = dir.join(format!("{run}.trace"));
+        let args = [
+            "record",
+            "--chaos",
+            "--seed",
+            "7",
+            "-o",
+            path_utf8(&trace)?,
+            "--",
+            path_utf8(&exe)?,
+        ];
+        let rec = bins.crt_env(dir, &args, &on)?;
+        if rec.status != Status::Code(0) {
+            return Err(format!(
+                "recording ({run} cache) failed\n{}",
+                rec.describe()
+            ));
+        }
+        let header = pack::TraceReader::read_header(&trace).map_err(|e| e.to_string())?;
+        points.push(header.chaos.map(|c| c.points).unwrap_or_default());
+        last = Some((trace, rec));
+    }
+    let entries = std::fs::read_dir(cache.join("scan"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    if entries == 0 {
+        return Err(format!("nothing was cached in {}", cache.display()));
+    }
+    if points[0] != points[1] || points[0].is_empty() {
+        return Err(format!(
+            "chaos points: {} with a cold cache, {} with a hot one (or none)",
+            points[0].len(),
+            points[1].len()
+        ));
+    }
+    let (trace, rec) = last.expect("two recordings");
+    let rep = bins.crt_env(
+        dir,
+        &["replay", "-a", path_utf8(&trace)?],
+        &[("CRT_CACHE_DIR", "")],
+    )?;
+    compare_runs("record (hot cache)", &rec, "replay (no cache)", &rep)
+}
+
 fn main() {
     let args = Arguments::from_args();
     type Case = fn(&Binaries, &Path) -> Result<(), String>;
-    let cases: [(&str, Case); 3] = [
+    let cases: [(&str, Case); 4] = [
         ("cat_of_a_file", cat_of_a_file),
         ("threads", threads),
         ("spinning", spinning),
+        (
+            "decoding_cached_equals_a_fresh_scan",
+            decoding_cached_equals_a_fresh_scan,
+        ),
     ];
     let trials = cases
         .into_iter()

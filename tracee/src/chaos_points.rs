@@ -156,15 +156,23 @@ fn is_sync_target(name: &str) -> bool {
 /// The chaos point candidates of the executable `file` mapped as `exec` (its executable
 /// mapping), as runtime addresses, sorted.
 pub fn find(file: &Path, exec: &ExecMapping) -> Vec<u64> {
+    // Where an instruction is at run time: its file offset within the mapping.
+    let mut out: Vec<u64> = crate::scan_cache::cached("chaos", file, || in_file(file))
+        .into_iter()
+        .filter(|&f| f >= exec.offset && f - exec.offset < exec.end - exec.start)
+        .map(|f| exec.start + (f - exec.offset))
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// The chaos point candidates of `file`, as file offsets.
+fn in_file(file: &Path) -> Vec<u64> {
     let Some(img) = crate::elf::Image::read(file) else {
         return Vec::new();
     };
-    // Where an instruction is at run time: its file offset within the mapping.
-    let runtime = |vaddr: u64| -> Option<u64> {
-        let f = img.file_offset(vaddr)?;
-        (f >= exec.offset && f - exec.offset < exec.end - exec.start)
-            .then(|| exec.start + (f - exec.offset))
-    };
+    let runtime = |vaddr: u64| img.file_offset(vaddr);
     let mut out = Vec::new();
     for f in img.functions.iter().filter(|f| is_user_code(&f.name)) {
         let Some(code) = img.code(f) else { continue };

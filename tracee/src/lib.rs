@@ -17,6 +17,7 @@ pub mod probe;
 pub mod profile;
 mod regs;
 mod remote_ptr;
+mod scan_cache;
 pub mod seccomp;
 pub mod spawn;
 pub mod spin;

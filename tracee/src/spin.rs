@@ -63,32 +63,42 @@ pub fn exec_mappings(tid: i32) -> Result<Vec<ExecMapping>> {
 
 /// Runtime addresses of the PAUSE instructions in one executable mapping of `file`.
 pub fn pause_points(file: &Path, m: &ExecMapping) -> Vec<u64> {
-    match crate::elf::Image::read(file) {
-        Some(img) => pause_points_in(&img, m),
-        None => Vec::new(),
-    }
+    in_mapping(&pauses_of_file(file), m)
 }
 
-fn pause_points_in(img: &crate::elf::Image, m: &ExecMapping) -> Vec<u64> {
-    let mut out = Vec::new();
-    for f in &img.functions {
-        let (Some(fo), Some(code)) = (img.file_offset(f.addr), img.code(f)) else {
-            continue;
+/// Every PAUSE of `file`'s functions, as `(function offset, function size, PAUSE offset)`
+/// triples of file offsets, flattened (kept by the scan cache).
+fn pauses_of_file(file: &Path) -> Vec<u64> {
+    crate::scan_cache::cached("pause", file, || {
+        let Some(img) = crate::elf::Image::read(file) else {
+            return Vec::new();
         };
-        if fo < m.offset || fo + f.size > m.offset + (m.end - m.start) {
-            continue;
-        }
-        if memchr::memmem::find(code, &PAUSE).is_none() {
-            continue;
-        }
-        let ip = m.start + (fo - m.offset);
-        let mut d = Decoder::with_ip(64, code, ip, DecoderOptions::NONE);
-        for ins in &mut d {
-            if ins.mnemonic() == Mnemonic::Pause && ins.len() == 2 {
-                out.push(ins.ip());
+        let mut out = Vec::new();
+        for f in &img.functions {
+            let (Some(fo), Some(code)) = (img.file_offset(f.addr), img.code(f)) else {
+                continue;
+            };
+            if memchr::memmem::find(code, &PAUSE).is_none() {
+                continue;
+            }
+            let mut d = Decoder::with_ip(64, code, fo, DecoderOptions::NONE);
+            for ins in &mut d {
+                if ins.mnemonic() == Mnemonic::Pause && ins.len() == 2 {
+                    out.extend([fo, f.size, ins.ip()]);
+                }
             }
         }
-    }
+        out
+    })
+}
+
+/// The runtime addresses of the PAUSEs of functions that lie wholly in mapping `m`.
+fn in_mapping(pauses: &[u64], m: &ExecMapping) -> Vec<u64> {
+    let mut out: Vec<u64> = pauses
+        .chunks_exact(3)
+        .filter(|t| t[0] >= m.offset && t[0] + t[1] <= m.offset + (m.end - m.start))
+        .map(|t| m.start + (t[2] - m.offset))
+        .collect();
     out.sort_unstable();
     out.dedup();
     out
@@ -113,22 +123,20 @@ pub fn new_pause_points(
 fn scan(task: &mut Task, scanned: &mut std::collections::BTreeSet<(u64, u64)>) -> Result<Vec<u64>> {
     let maps = exec_mappings(task.tid.as_raw())?;
     let mut all = Vec::new();
-    // Each file is read and parsed once, however many of its mappings are new.
-    let mut images: std::collections::HashMap<&str, Option<crate::elf::Image>> = Default::default();
+    // Each file is scanned once, however many of its mappings are new.
+    let mut files: std::collections::HashMap<&str, Vec<u64>> = Default::default();
     for m in &maps {
         if !scanned.insert((m.start, m.end)) {
             continue;
         }
-        let img = images
+        let pauses = files
             .entry(m.path.as_str())
-            .or_insert_with(|| crate::elf::Image::read(Path::new(&m.path)));
-        if let Some(img) = img {
-            all.extend(
-                pause_points_in(img, m)
-                    .into_iter()
-                    .filter(|&a| is_pause(task, a)),
-            );
-        }
+            .or_insert_with(|| pauses_of_file(Path::new(&m.path)));
+        all.extend(
+            in_mapping(pauses, m)
+                .into_iter()
+                .filter(|&a| is_pause(task, a)),
+        );
     }
     Ok(all)
 }
