@@ -47,6 +47,9 @@ pub fn run(trace: &Path) -> Result<(), Error> {
             get("wakes_over_10ms").unwrap_or(0)
         ));
     }
+    if let Some(note) = crate::timing::late_wakes_note(trace) {
+        text.push_str(&format!("timing:    {note}\n"));
+    }
     if let Some(n) = get("shared_memory_forks").filter(|&n| n > 0) {
         text.push_str(&format!(
             "warning:   the program forked {n} time(s) while sharing writable memory with the child; \

@@ -24,6 +24,7 @@ mod report;
 mod result_file;
 mod runner;
 mod secrets;
+mod timing;
 
 use std::process::ExitCode;
 

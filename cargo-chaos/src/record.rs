@@ -130,6 +130,11 @@ pub fn run(req: RecordRequest) -> Result<ExitCode, Error> {
         eprintln!("record-test: warning: {w}");
     }
     let passed = matches!(end, RunEnd::Exited { code: 0 });
+    if !passed {
+        if let Some(note) = crate::timing::late_wakes_note(&output) {
+            eprintln!("record-test: note: {note}");
+        }
+    }
     let kept = !(passed && keep == Keep::OnFailure);
     if !kept {
         let _ = std::fs::remove_dir_all(&output);

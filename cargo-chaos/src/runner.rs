@@ -319,6 +319,9 @@ impl Runner {
             if failing.len() > 1 {
                 msg.push_str(&format!("\n(failed tests: {})", failing.join(", ")));
             }
+            if let Some(note) = crate::timing::late_wakes_note(&trace) {
+                msg.push_str(&format!("\n(note: {note})"));
+            }
             rec.message = Some(msg);
         }
         if rec.outcome.is_failure() && trace.exists() {
