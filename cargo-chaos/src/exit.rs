@@ -45,8 +45,15 @@ pub enum Error {
         #[source]
         source: pack::Error,
     },
-    #[error("recording of {program} was interrupted; the incomplete trace is at {trace}")]
-    Interrupted { program: String, trace: String },
+    #[error(
+        "recording of {program} was interrupted ({doing}); the incomplete trace is at {trace}"
+    )]
+    Interrupted {
+        program: String,
+        trace: String,
+        /// What the program's threads were doing then (blocked in which calls, or running).
+        doing: String,
+    },
     #[error("cannot write the result file {path}")]
     ResultFile {
         path: String,

@@ -110,6 +110,10 @@ pub fn run(req: RecordRequest) -> Result<ExitCode, Error> {
                     Error::Interrupted {
                         program: pname,
                         trace: output.display().to_string(),
+                        doing: m
+                            .split_once("; ")
+                            .map(|(_, d)| d.to_string())
+                            .unwrap_or_default(),
                     }
                 }
                 e => err(e),
@@ -160,10 +164,12 @@ fn recorder_error(e: &Error) -> RunEnd {
         exit::BAD_INPUT => ErrorKind::BadInput,
         _ => ErrorKind::Internal,
     };
-    RunEnd::RecorderError {
-        kind,
-        message: exit::one_line(e),
-    }
+    let message = match e {
+        // A job runner's timeout: what the program was doing then is the news.
+        Error::Interrupted { doing, .. } if !doing.is_empty() => doing.clone(),
+        e => exit::one_line(e),
+    };
+    RunEnd::RecorderError { kind, message }
 }
 
 /// Exit the way the program did: its code, or death by its signal.

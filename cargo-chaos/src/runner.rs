@@ -265,8 +265,17 @@ impl Runner {
             }
             Ended::TimedOut => {
                 rec.outcome = Outcome::TimedOut;
+                // The recorder says what the threads were doing when it was stopped: all
+                // blocked (a hang) or still running (slow under recording).
+                let doing = match &result {
+                    Ok(RunResult {
+                        end: RunEnd::RecorderError { message, .. },
+                        ..
+                    }) => format!(": {message}"),
+                    _ => String::new(),
+                };
                 rec.message = Some(format!(
-                    "timed out after {:.0} s; the run was killed and its trace kept up to the kill",
+                    "timed out after {:.0} s; the run was killed and its trace kept up to the kill{doing}",
                     self.plan.timeout.as_secs_f64()
                 ));
             }

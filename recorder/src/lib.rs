@@ -7,6 +7,7 @@ mod chaos_points;
 mod children;
 mod error;
 mod external;
+mod hang;
 mod latency;
 mod output;
 mod preempt;

@@ -841,11 +841,12 @@ impl RecordSession {
     }
 
     fn interrupted(&mut self, sig: i32) -> Error {
+        let doing = crate::hang::summary(self);
         self.kill_all();
         let name = nix::sys::signal::Signal::try_from(sig)
             .map(|s| s.as_str().to_string())
             .unwrap_or_else(|_| format!("signal {sig}"));
-        Error::Other(format!("recording interrupted by {name}"))
+        Error::Other(format!("recording interrupted by {name}; {doing}"))
     }
 
     /// Run to the end (or to an error), then close the trace.

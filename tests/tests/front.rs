@@ -111,6 +111,24 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
     }
+
+    #[test]
+    #[ignore = "deadlocks on purpose"]
+    fn deadlocks() {
+        use std::sync::{Arc, Barrier, Mutex};
+        let (a, b) = (Arc::new(Mutex::new(())), Arc::new(Mutex::new(())));
+        let both = Arc::new(Barrier::new(2));
+        let (a2, b2, both2) = (a.clone(), b.clone(), both.clone());
+        let t = std::thread::spawn(move || {
+            let _b = b2.lock().unwrap();
+            both2.wait();
+            let _a = a2.lock().unwrap();
+        });
+        let _a = a.lock().unwrap();
+        both.wait();
+        let _b = b.lock().unwrap();
+        t.join().unwrap();
+    }
 }
 "#;
 
@@ -549,38 +567,13 @@ fn partitions_are_disjoint_and_cover_all_tests() -> Result<(), Failed> {
 }
 
 fn hanging_test_times_out_and_leaves_no_process() -> Result<(), Failed> {
-    let b = bins()?;
-    let (root, target) = workspace()?;
     let tmp = TempDir::new("front-hang")?;
     let marker = format!("front-hang-marker-{}", std::process::id());
-    let mut cmd = Command::new(&b.crt);
-    cmd.args([
-        "--until-fail",
-        "--ignored",
-        "--exact",
-        "tests::hangs_forever",
-    ])
-    .args([
-        "-p",
-        "good",
-        "--timeout",
-        "3",
-        "--max-runs",
-        "1",
-        "--offline",
-    ])
-    .arg("--trace-dir")
-    .arg(tmp.path())
-    .arg("--manifest-path")
-    .arg(root.join("Cargo.toml"))
-    .env("CARGO_TARGET_DIR", target)
-    .env("FRONT_HANG_MARKER", &marker);
-    let out = run_with_timeout(&mut cmd, Input::Null, LIMIT)?;
-    expect_code(&out, TEST_FAILED)?;
-    let r = read_report(tmp.path())?;
-    let run = &r["runs"][0];
-    if run["outcome"] != "timed-out" || r["summary"]["timed_out"] != 1 {
-        return Err(format!("expected a timed-out run\n{r:#}").into());
+    let run = timed_out_run(&tmp, "tests::hangs_forever", &marker)?;
+    // Its threads sleep in a loop and wait for it: blocked, one with a timeout.
+    let msg = run["message"].as_str().unwrap_or_default();
+    if !msg.contains("every thread") || !msg.contains("with a timeout (clock_nanosleep") {
+        return Err(format!("the message does not say what the threads did\n{run:#}").into());
     }
     let trace = run["trace"]
         .as_str()
@@ -595,6 +588,52 @@ fn hanging_test_times_out_and_leaves_no_process() -> Result<(), Failed> {
         return Err(format!("processes left after the timeout: {left:?}").into());
     }
     Ok(())
+}
+
+/// A deadlocked test times out, and its message says every thread was blocked, its two with no
+/// timeout (a timed-out run that still computed says it was slow instead).
+fn deadlocked_test_times_out_named_a_deadlock() -> Result<(), Failed> {
+    let tmp = TempDir::new("front-deadlock")?;
+    let run = timed_out_run(&tmp, "tests::deadlocks", "front-deadlock")?;
+    let msg = run["message"].as_str().unwrap_or_default();
+    // Its two threads wait on each other's lock, libtest's main thread waits for it (with a
+    // timeout, to warn of slow tests).
+    if !msg.contains("every thread (3) was blocked, 2 with no timeout (futex x2)") {
+        return Err(format!("the message does not name a deadlock\n{run:#}").into());
+    }
+    Ok(())
+}
+
+/// `--until-fail` on the ignored test `name` of `good` with a 3 s timeout: its one run, which
+/// must have timed out.
+fn timed_out_run(tmp: &TempDir, name: &str, marker: &str) -> Result<serde_json::Value, Failed> {
+    let b = bins()?;
+    let (root, target) = workspace()?;
+    let mut cmd = Command::new(&b.crt);
+    cmd.args(["--until-fail", "--ignored", "--exact", name])
+        .args([
+            "-p",
+            "good",
+            "--timeout",
+            "3",
+            "--max-runs",
+            "1",
+            "--offline",
+        ])
+        .arg("--trace-dir")
+        .arg(tmp.path())
+        .arg("--manifest-path")
+        .arg(root.join("Cargo.toml"))
+        .env("CARGO_TARGET_DIR", target)
+        .env("FRONT_HANG_MARKER", marker);
+    let out = run_with_timeout(&mut cmd, Input::Null, LIMIT)?;
+    expect_code(&out, TEST_FAILED)?;
+    let r = read_report(tmp.path())?;
+    let run = &r["runs"][0];
+    if run["outcome"] != "timed-out" || r["summary"]["timed_out"] != 1 {
+        return Err(format!("expected a timed-out run\n{r:#}").into());
+    }
+    Ok(run.clone())
 }
 
 /// Processes whose command line or environment holds `marker`.
@@ -894,6 +933,10 @@ fn main() {
         Trial::test(
             "hanging_test_times_out_and_leaves_no_process",
             hanging_test_times_out_and_leaves_no_process,
+        ),
+        Trial::test(
+            "deadlocked_test_times_out_named_a_deadlock",
+            deadlocked_test_times_out_named_a_deadlock,
         ),
         Trial::test(
             "ctrl_c_stops_cleanly_and_keeps_the_report",
