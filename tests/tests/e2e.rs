@@ -387,6 +387,19 @@ const CASES: &[Case] = &[
         needs_threads: true,
         ..BASE
     },
+    // Regression: a thread held at a syscall's entry (its slice was over) went straight into
+    // that call when scheduled; the call blocked and the recorder waited for a stop with the
+    // other runnable threads still parked: a hang (threads8 and libtest_twenty_threads4 hung 1
+    // in 20-60 recordings when three ran at once). It now picks the next thread at once.
+    Case {
+        name: "thread_held_at_a_blocking_call_hung_the_recording",
+        prog: Prog::Example("held_at_blocking_call"),
+        stdout_has: &["main read \"x\"\ndone\n"],
+        native_same: true,
+        needs_threads: true,
+        runs: Some(3),
+        ..BASE
+    },
     Case {
         name: "spin_flag",
         prog: Prog::Example("spin_flag"),
