@@ -177,10 +177,7 @@ fn move_out(s: &mut RecordSession, tid: i32, livelock: bool) -> Result<()> {
     // Only a possible livelock justifies a costly position; a late sleeper does not. And only
     // after MOVE_OUT_HOT_AFTER: estimates past MOVE_OUT_MAX_PASSES are rough (one of 67,848
     // passes was 1.26 million in crossbeam-channel's mpsc test).
-    let best = s
-        .thread(tid)
-        .move_out_best
-        .filter(|_| livelock && hot_ok);
+    let best = s.thread(tid).move_out_best.filter(|_| livelock && hot_ok);
     let mut waiting: Vec<u64> = Vec::new();
     match best {
         Some((addr, _)) if last_try => waiting.push(addr),
