@@ -72,6 +72,11 @@ const MOVE_OUT_LIMIT: Duration = Duration::from_millis(50);
 const MOVE_OUT_MAX_PASSES: f64 = 2000.0;
 /// After this many tries without a rarely passed address, preempt where the thread is.
 const MOVE_OUT_TRIES: u32 = 5;
+/// Before a thread has computed this long, it is not preempted at an address it passes too
+/// often to estimate (or where it is): replay would stop there millions of times (a long
+/// computation, such as dropping a channel of a million messages, reaches a rarely passed
+/// return address or a syscall sooner). Only a livelock whose state changes lasts longer.
+const MOVE_OUT_HOT_AFTER: Duration = Duration::from_secs(20);
 
 /// The running thread stopped at our interrupt (its slice is over and others wait). If it is
 /// spinning without progress (same registers and memory at two passes over the same
@@ -165,8 +170,14 @@ fn preempt_here(
 /// least often passed address seen, or where it is when none was reached.
 fn move_out(s: &mut RecordSession, tid: i32, livelock: bool) -> Result<()> {
     let last_try = s.thread(tid).move_out_tries + 1 >= MOVE_OUT_TRIES;
-    // Only a possible livelock justifies a costly position; a late sleeper does not.
-    let best = s.thread(tid).move_out_best.filter(|_| livelock);
+    let hot_ok = s
+        .thread(tid)
+        .computing_since
+        .is_some_and(|t| t.elapsed() > MOVE_OUT_HOT_AFTER);
+    // Only a possible livelock justifies a costly position; a late sleeper does not. And only
+    // after MOVE_OUT_HOT_AFTER: estimates past MOVE_OUT_MAX_PASSES are rough (one of 67,848
+    // passes was 1.26 million in crossbeam-channel's mpsc test).
+    let best = s.thread(tid).move_out_best.filter(|_| livelock && hot_ok);
     let mut waiting: Vec<u64> = Vec::new();
     match best {
         Some((addr, _)) if last_try => waiting.push(addr),
@@ -190,10 +201,15 @@ fn move_out(s: &mut RecordSession, tid: i32, livelock: bool) -> Result<()> {
     let cpu = || tracee::cpu_time_ns(real).unwrap_or(0);
     // (address, the thread's CPU time at its first hit)
     let mut armed: Vec<(u64, Option<u64>)> = Vec::new();
+    // The thread's CPU time when each address was armed.
+    let mut armed_at: Vec<u64> = Vec::new();
     loop {
         while armed.len() < 4 {
             match waiting.pop() {
-                Some(a) => armed.push((a, None)),
+                Some(a) => {
+                    armed.push((a, None));
+                    armed_at.push(cpu());
+                }
                 None => break,
             }
         }
@@ -236,8 +252,27 @@ fn move_out(s: &mut RecordSession, tid: i32, livelock: bool) -> Result<()> {
                     if estimate > MOVE_OUT_MAX_PASSES {
                         t.move_out_dropped.push(pcs[i]);
                         armed.remove(i);
+                        armed_at.remove(i);
                     }
                     estimate <= MOVE_OUT_MAX_PASSES
+                } else if let Some(estimate) =
+                    first_pass_estimate(s, armed_at[i], cpu(), since_event)
+                {
+                    // Not passed for a long time after it was armed: an outer frame's return
+                    // (a long computation returning), not a hot loop's. Waiting for a second
+                    // pass would miss it (it may never come).
+                    if s.debug {
+                        eprintln!(
+                            "[record] move-out {:#x}: first pass {} ns after it was armed, estimate {estimate:.0}",
+                            pcs[i],
+                            cpu().saturating_sub(armed_at[i])
+                        );
+                    }
+                    let t = s.thread(tid);
+                    if t.move_out_best.is_none_or(|(_, e)| estimate < e) {
+                        t.move_out_best = Some((pcs[i], estimate));
+                    }
+                    true
                 } else {
                     if s.stop_cost_ns.is_none() {
                         match stop_cost(s, tid)? {
@@ -261,6 +296,13 @@ fn move_out(s: &mut RecordSession, tid: i32, livelock: bool) -> Result<()> {
     }
     let t = s.thread(tid);
     t.move_out_tries += 1;
+    if last_try && livelock && !hot_ok {
+        // No rarely passed address yet: hunt on (outer frames stay armed, the hot ones
+        // dropped) rather than leave replay a hot position.
+        t.move_out_tries = 0;
+        s.recheck_later();
+        return s.resume(tid, None);
+    }
     if !last_try || !livelock {
         if !livelock && last_try {
             // Give up on this computation for timing's sake; the livelock budget still holds.
@@ -272,6 +314,26 @@ fn move_out(s: &mut RecordSession, tid: i32, livelock: bool) -> Result<()> {
     }
     let exclude = in_flight(s, tid);
     preempt_here(s, tid, &exclude, true)
+}
+
+/// The passes since the thread's event over an address it first reached `now - armed_at` ns
+/// of its CPU time after the address was armed, when that says it passes the address rarely
+/// (at most `MOVE_OUT_MAX_PASSES`); `None` when the gap is too short to tell (a stop's cost
+/// not yet measured, or within a few stops' time).
+fn first_pass_estimate(
+    s: &RecordSession,
+    armed_at: u64,
+    now: u64,
+    since_event: f64,
+) -> Option<f64> {
+    let overhead = 3 * s.stop_cost_ns?;
+    let gap = now.saturating_sub(armed_at);
+    if gap < 10 * overhead.max(1) {
+        return None;
+    }
+    let every = ((gap - overhead) as f64 / 1e9).max(1e-6);
+    let estimate = since_event / every + 2.0;
+    (estimate <= MOVE_OUT_MAX_PASSES).then_some(estimate)
 }
 
 /// Run the stopped thread until it reaches one of `pcs` (hardware breakpoints); with a limit,

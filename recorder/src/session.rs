@@ -570,12 +570,15 @@ impl RecordSession {
                 return Ok(Step::Exited(status));
             }
         }
-        // With nobody runnable (all blocked in syscalls, or exiting), wait for one to finish.
-        if self.current.is_none() {
-            if let Some(tid) = self.pick() {
-                self.run_thread(tid)?;
-            }
+        // Pick until a thread runs. A thread held at a syscall's entry goes straight into the
+        // call when scheduled, and if that call blocks nobody runs: the next runnable thread
+        // must be picked at once (it may be the one that ends the wait). Each pass takes a
+        // thread out of the runnable set or makes it current, so this ends.
+        while self.current.is_none() {
+            let Some(tid) = self.pick() else { break };
+            self.run_thread(tid)?;
         }
+        // With nobody runnable (all blocked in syscalls, or exiting), wait for one to finish.
         match self.wait_next()? {
             None => {
                 self.on_deadline()?;

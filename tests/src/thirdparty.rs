@@ -49,10 +49,6 @@ const fn e(krate: &'static str, target: &'static str, tier: Tier) -> Entry {
 use Tier::{Ci, Known, Stress};
 
 // Measured with the release build on main 414c314 (bench/thirdparty.py, 120 s limits).
-/// Issue 16 case 1: replay cannot reach an uncounted preemption position.
-const UNCOUNTED_DIVERGES: &str = "issue 16 case 1: replay diverges at an uncounted preemption \
-                                  position (passed its pc 5,000,001 times without the recorded \
-                                  state)";
 /// Issue 16 cases 1 and 6: threads polling without blocking; recording does not end in time.
 const STARVED: &str = "issue 16 cases 1 and 6: threads that poll a queue or channel without \
                        blocking; recording is killed at the 120 s limit (natively 0.1-23 s)";
@@ -73,7 +69,7 @@ pub const SUITE: &[Entry] = &[
     e("crossbeam-channel", "golang", Stress),
     e("crossbeam-channel", "iter", Stress),
     e("crossbeam-channel", "list", Known(SLOW_STRESS)),
-    e("crossbeam-channel", "mpsc", Known(UNCOUNTED_DIVERGES)),
+    e("crossbeam-channel", "mpsc", Stress),
     e("crossbeam-channel", "never", Ci),
     e("crossbeam-channel", "ready", Stress),
     e("crossbeam-channel", "same_channel", Ci),
