@@ -138,12 +138,17 @@ impl ReplaySession {
     }
 
     /// At an event boundary (no thread running): take a checkpoint if one is due and the
-    /// process can be copied.
+    /// process can be copied. One is due every `SPACING` of replay, and on the way back to a
+    /// segment (`History::halt_at_segment`), just before it starts, if none is there yet: the
+    /// debugger is going back inside it, and likely to again.
     pub(crate) fn maybe_checkpoint(&mut self) -> Result<()> {
         let cps = &self.checkpoints;
+        let segment = self.history.segment;
+        let before_target = self.history.halt_at_segment == Some(segment + 1)
+            && !cps.list.iter().any(|c| c.history.segment == segment);
         if !cps.enabled
             || self.running.is_some()
-            || cps.last.is_some_and(|t| t.elapsed() < SPACING)
+            || (cps.last.is_some_and(|t| t.elapsed() < SPACING) && !before_target)
             || cps.list.iter().any(|c| c.event == self.next_no)
         {
             return Ok(());

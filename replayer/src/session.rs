@@ -100,6 +100,8 @@ pub struct ReplaySession {
     pub(crate) event_count: std::cell::OnceCell<u64>,
     /// Stopped copies of the process to go back from (checkpoint.rs).
     pub(crate) checkpoints: crate::checkpoint::Checkpoints,
+    /// Instructions single-stepped through going back, to go there again by a run.
+    pub(crate) trails: crate::reverse::Trails,
 }
 
 impl ReplaySession {
@@ -177,6 +179,7 @@ impl ReplaySession {
             event_count: Default::default(),
             cpuid: Arc::new(crate::cpuid::RecordedCpuid::new(&h)),
             checkpoints: Default::default(),
+            trails: Default::default(),
         };
         let points = chaos_points_of(&h);
         let r = s
@@ -198,11 +201,13 @@ impl ReplaySession {
         let mut user = std::mem::take(&mut self.user);
         let interrupt = self.interrupt.clone();
         let checkpoints = std::mem::take(&mut self.checkpoints);
+        let trails = std::mem::take(&mut self.trails);
         self.kill();
         let mut fresh = Self::spawn(self.opts.clone())?;
         fresh.echoed_before = echoed;
         fresh.interrupt = interrupt;
         fresh.checkpoints = checkpoints;
+        fresh.trails = trails;
         // The mode the caller is in carries over (collecting, counting).
         fresh.user.mode = std::mem::take(&mut user.mode);
         fresh.history.halt_at_segment = Some(1);
