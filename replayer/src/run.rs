@@ -287,18 +287,7 @@ impl ReplaySession {
                     self.points.debug_hit(&t.task)?
                 }
             };
-            // Seeking, a trap right at the sought pc is its breakpoint even when the kernel's
-            // DR6 says nothing (seen after a million hits).
-            let seek_hit = hit.exec == Some(0)
-                || (hit.exec.is_none()
-                    && hit.watch.is_none()
-                    && !hit.step
-                    && self
-                        .running
-                        .as_ref()
-                        .and_then(|r| r.seek.as_ref())
-                        .is_some_and(|s| s.p.pc == pc));
-            if seek_hit {
+            if hit.exec == Some(0) {
                 if let Some(mut seek) = self.running.as_mut().and_then(|r| r.seek.take()) {
                     seek.hits += 1;
                     if self.at_position(tid, &seek)? {
@@ -325,9 +314,7 @@ impl ReplaySession {
                     }));
                 }
             }
-            // A step over a syscall instruction the kernel ran without a stop of ours (a silent
-            // call) ends in a SIGTRAP at the call's exit with DR6 empty: the step is done too.
-            if stepping && (hit.step || hit.watch.is_some() || hit.exec.is_none()) {
+            if stepping && (hit.step || hit.watch.is_some()) {
                 return Ok(self.stepped(tid));
             }
             if hit.watch.is_some() {
