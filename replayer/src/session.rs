@@ -235,21 +235,19 @@ impl ReplaySession {
             return;
         };
         let _ = nix::sys::signal::kill(tgid, nix::sys::signal::Signal::SIGKILL);
-        let mut tids: Vec<Pid> = self.threads.values().map(|t| t.task.tid).collect();
-        // The leader's death is reported only after the other threads are reaped: it last.
-        tids.sort_by_key(|&t| (t == tgid, t));
-        tids.dedup();
-        for tid in tids {
-            loop {
-                match tracee::stop::wait(Some(tid)) {
-                    Ok(Some((_, tracee::Stop::Exited(_) | tracee::Stop::Killed { .. })))
-                    | Err(_) => break,
-                    _ => {}
-                }
-            }
-        }
+        let tids: Vec<Pid> = self.living_tids();
+        tracee::reap_process(tgid, &tids);
         self.threads.clear();
         self.running = None;
+    }
+
+    /// The real tids of the threads not known to have ended.
+    pub(crate) fn living_tids(&self) -> Vec<Pid> {
+        self.threads
+            .values()
+            .filter(|t| !matches!(t.parked, Parked::Dead(_)))
+            .map(|t| t.task.tid)
+            .collect()
     }
 
     pub(crate) fn thread(&mut self, tid: i32) -> Result<&mut Thread> {
