@@ -762,6 +762,45 @@ fn library_breakpoint_armed_again_going_back() -> Result<(), Failed> {
     Ok(())
 }
 
+/// Every path under `dir` that is a symlink or a directory named `named`.
+fn links_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in rd.flatten() {
+        let p = e.path();
+        let Ok(m) = std::fs::symlink_metadata(&p) else {
+            continue;
+        };
+        if m.file_type().is_symlink() || p.file_name().is_some_and(|n| n == "named") {
+            out.push(p);
+        } else if m.is_dir() {
+            out.extend(links_under(&p));
+        }
+    }
+    out
+}
+
+/// gdb's library list names libc `libc.so.6`, and serving it writes nothing into the trace
+/// (its symlinks once went into the trace's `files/named/`).
+fn library_list_leaves_the_trace_unwritten() -> Result<(), Failed> {
+    let b = bins()?;
+    let tmp = TempDir::new("gdb-libnames")?;
+    let prog = b.example("gdb_counter");
+    let trace = record(b, tmp.path(), &prog, &[])?;
+    let server = Server::start(b, &trace, &[])?;
+    let out = gdb_replay(&server, &["break main", "continue", "info sharedlibrary"])?;
+    if !out.contains("libc.so.6") {
+        return Err(format!("libc is not listed as libc.so.6:\n{out}").into());
+    }
+    let written = links_under(tmp.path());
+    if !written.is_empty() {
+        return Err(format!("the trace holds links the server made: {written:?}").into());
+    }
+    Ok(())
+}
+
 /// Two breakpoints hit one after the other in one segment (Rust's `core::fmt::write`, then
 /// libc's `write`): reverse-continue from the second finds the first, the hit that ended the
 /// way to the current moment's first operation (it was once skipped, and gdb went to the start).
@@ -995,6 +1034,10 @@ fn main() {
         Trial::test("marked_events_and_goto_agree", marked_events_and_goto_agree),
         Trial::test("files_registers_and_writes", files_registers_and_writes),
         Trial::test("bad_input", bad_input),
+        Trial::test(
+            "library_list_leaves_the_trace_unwritten",
+            library_list_leaves_the_trace_unwritten,
+        ),
         Trial::test("ctrl_c_interrupts_a_continue", ctrl_c_interrupts_a_continue),
         Trial::test("c_program_with_threads", c_program_with_threads),
         Trial::test(
