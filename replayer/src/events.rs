@@ -7,7 +7,7 @@ use tracee::{insn, Stop};
 use crate::error::Result;
 use crate::run::Halt;
 use crate::session::ReplaySession;
-use crate::thread::{Parked, Thread};
+use crate::thread::Parked;
 
 /// An event, as a divergence message names it.
 pub(crate) fn describe(ev: &Option<Event>) -> String {
@@ -146,7 +146,6 @@ impl ReplaySession {
                     Parked::AtTsc => "read the time stamp counter".into(),
                     Parked::Ready => "was not at a scheduling point".into(),
                     Parked::AtExec => "exec'd".into(),
-                    Parked::Dead(st) => format!("ended with {st:?}"),
                     Parked::Exiting => "is exiting".into(),
                 };
                 Err(self.diverged(actual))
@@ -156,12 +155,9 @@ impl ReplaySession {
 
     /// The process ended: reap its threads until the leader's status is known.
     fn replay_exit(&mut self, tid: i32, status: ExitStatus) -> Result<ExitStatus> {
-        let got = match self.threads.get(&tid) {
-            Some(Thread {
-                parked: Parked::Dead(st),
-                ..
-            }) => *st,
-            Some(t) => {
+        let got = match (self.ended.get(&tid), self.threads.get(&tid)) {
+            (Some(st), _) => *st,
+            (None, Some(t)) => {
                 let tgid = t.task.tgid;
                 let is_leader = t.task.tid == tgid;
                 match tracee::reap_process(tgid, &self.living_tids()) {
@@ -176,7 +172,7 @@ impl ReplaySession {
                     _ => return Err(self.diverged("disappeared".into())),
                 }
             }
-            None => return Err(self.diverged("disappeared".into())),
+            (None, None) => return Err(self.diverged("disappeared".into())),
         };
         if got != status {
             return Err(self.diverged(format!("ended with {got:?}")));

@@ -502,20 +502,34 @@ impl ReplaySession {
             }
             Stop::Signal(sig) => Parked::AtSignal(sig),
             Stop::Exec => Parked::AtExec,
-            Stop::Exited(code) => Parked::Dead(ExitStatus::Exited(code)),
+            Stop::Exited(code) => return self.ended(tid, ExitStatus::Exited(code)),
             Stop::Killed {
                 signal,
                 core_dumped,
-            } => Parked::Dead(ExitStatus::Signaled {
-                signal,
-                core_dumped,
-            }),
+            } => {
+                return self.ended(
+                    tid,
+                    ExitStatus::Signaled {
+                        signal,
+                        core_dumped,
+                    },
+                )
+            }
             Stop::Interrupted | Stop::GroupStop(_) => Parked::Ready,
             other => {
                 return Err(self.diverged(format!("stopped unexpectedly ({other:?})")));
             }
         };
         self.thread(tid)?.parked = parked;
+        Ok(())
+    }
+
+    /// `tid` ended (reaped): it has no task any more.
+    fn ended(&mut self, tid: i32, status: ExitStatus) -> Result<()> {
+        if let Some(t) = self.threads.remove(&tid) {
+            self.points.forget_thread(t.task.tid.as_raw());
+        }
+        self.ended.insert(tid, status);
         Ok(())
     }
 }

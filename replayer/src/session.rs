@@ -63,8 +63,17 @@ fn chaos_points_of(h: &pack::Header) -> Vec<u64> {
 pub struct ReplaySession {
     pub(crate) opts: ReplayOptions,
     pub(crate) reader: TraceReader,
+    /// A debugger's replay keeps the events it decoded (from `log_base` on), so going back to
+    /// a checkpoint reads them again from memory (`rewind`) instead of decoding the trace
+    /// from its start.
+    pub(crate) log: Option<Vec<Event>>,
+    pub(crate) log_base: u64,
+    /// The number of the event the trace (or the log) gives next.
+    pub(crate) read_no: u64,
     /// By recorded tid.
     pub(crate) threads: BTreeMap<i32, Thread>,
+    /// Threads that ended and were reaped (they have no task), by recorded tid.
+    pub(crate) ended: BTreeMap<i32, ExitStatus>,
     /// The recorded tid of the main thread.
     pub(crate) leader: i32,
     /// The next event of the trace, read ahead.
@@ -159,6 +168,10 @@ impl ReplaySession {
         let mut s = ReplaySession {
             opts,
             reader,
+            ended: BTreeMap::new(),
+            log: None,
+            log_base: 0,
+            read_no: 1,
             threads,
             leader: tid,
             next: None,
@@ -201,12 +214,19 @@ impl ReplaySession {
         let mut user = std::mem::take(&mut self.user);
         let interrupt = self.interrupt.clone();
         let checkpoints = std::mem::take(&mut self.checkpoints);
+        let log = self.log.take();
+        let log_base = self.log_base;
         let trails = std::mem::take(&mut self.trails);
         self.kill();
         let mut fresh = Self::spawn(self.opts.clone())?;
         fresh.echoed_before = echoed;
         fresh.interrupt = interrupt;
         fresh.checkpoints = checkpoints;
+        if log.is_some() {
+            // The events kept so far serve the new process too.
+            fresh.log = log;
+            fresh.log_base = log_base;
+        }
         fresh.trails = trails;
         // The mode the caller is in carries over (collecting, counting).
         fresh.user.mode = std::mem::take(&mut user.mode);
@@ -243,19 +263,19 @@ impl ReplaySession {
 
     /// The real tids of the threads not known to have ended.
     pub(crate) fn living_tids(&self) -> Vec<Pid> {
-        self.threads
-            .values()
-            .filter(|t| !matches!(t.parked, Parked::Dead(_)))
-            .map(|t| t.task.tid)
-            .collect()
+        self.threads.values().map(|t| t.task.tid).collect()
     }
 
     pub(crate) fn thread(&mut self, tid: i32) -> Result<&mut Thread> {
         let no = self.next_no;
+        let actual = match self.ended.get(&tid) {
+            Some(st) => format!("ended with {st:?}"),
+            None => "has no such thread".into(),
+        };
         self.threads.get_mut(&tid).ok_or_else(|| Error::Diverged {
             event: no,
             expected: format!("thread {tid} to exist"),
-            actual: "has no such thread".into(),
+            actual,
         })
     }
 
@@ -267,7 +287,7 @@ impl ReplaySession {
     /// be printed before the next event, so that `next` is always a thread's event.
     pub(crate) fn advance(&mut self) -> Result<()> {
         loop {
-            self.next = self.reader.next_event()?;
+            self.next = self.read_event()?;
             match self.next.take() {
                 Some(Event {
                     kind: EventKind::External(o),
@@ -282,6 +302,49 @@ impl ReplaySession {
                 }
             }
         }
+    }
+
+    /// The next event of the trace: from the log when going over events again.
+    fn read_event(&mut self) -> Result<Option<Event>> {
+        let i = self.read_no.checked_sub(self.log_base).map(|i| i as usize);
+        if let (Some(log), Some(i)) = (&self.log, i) {
+            if let Some(ev) = log.get(i) {
+                self.read_no += 1;
+                return Ok(Some(ev.clone()));
+            }
+        }
+        // The reader where the log ends (or where replay is, without a log).
+        if self.reader.events_read() > self.read_no {
+            self.reader = TraceReader::open(&self.opts.trace)?;
+        }
+        while self.reader.events_read() < self.read_no {
+            if self.reader.next_event()?.is_none() {
+                return Ok(None);
+            }
+        }
+        let ev = self.reader.next_event()?;
+        if let (Some(log), Some(ev)) = (&mut self.log, &ev) {
+            if i == Some(log.len()) {
+                log.push(ev.clone());
+            }
+        }
+        if ev.is_some() {
+            self.read_no += 1;
+        }
+        Ok(ev)
+    }
+
+    /// Keep the events decoded from now on (the next one included).
+    pub(crate) fn keep_events(&mut self) {
+        if self.log.is_none() {
+            self.log_base = self.next_no;
+            self.log = Some(self.next.iter().cloned().collect());
+        }
+    }
+
+    /// Read the events again from event `n` on: kept ones from memory, the others decoded.
+    pub(crate) fn reread_from(&mut self, n: u64) {
+        self.read_no = n;
     }
 
     /// Print the child output read so far (once, however often a debugger goes back).

@@ -280,11 +280,7 @@ impl ReplaySession {
 
     /// Living threads, in the order of their recorded ids.
     pub fn threads(&self) -> Vec<RecordedTid> {
-        self.threads
-            .iter()
-            .filter(|(_, t)| !matches!(t.parked, crate::thread::Parked::Dead(_)))
-            .map(|(&k, _)| RecordedTid(k))
-            .collect()
+        self.threads.iter().map(|(&k, _)| RecordedTid(k)).collect()
     }
 
     /// The thread of the last stop.
