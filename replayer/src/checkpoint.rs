@@ -255,7 +255,11 @@ impl ReplaySession {
         self.next_no = c.event;
         self.points = points;
         self.open_files = c.open_files.clone();
+        // Where the caller is heading stays (a checkpoint taken on the way to a segment must
+        // not make a later run halt there: a continue then stopped at that segment's start).
+        let halt = self.history.halt_at_segment;
         self.history = c.history.clone();
+        self.history.halt_at_segment = halt;
         // The trace from the checkpoint's event on (the exec is event 0), from the events
         // kept since checkpoints began.
         let event = c.event;

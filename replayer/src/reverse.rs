@@ -180,7 +180,7 @@ impl History {
 /// Notes every hit of the debugger's triggers on the way to a moment (reverse-continue).
 pub(crate) struct Collector {
     /// The debugger's set, armed all along.
-    u: Triggers,
+    pub u: Triggers,
     /// Hits of `u` in the current segment.
     seg_hits: u64,
     /// Inside the target segment, the op being replayed: its set, count, hits of it, hits of

@@ -112,8 +112,18 @@ impl ReplaySession {
             seek,
             to_pc: None,
         });
+        let written = self.user.written.take();
         if self.history.halt_at_segment == Some(self.history.segment) {
             return Ok(Halt::SegmentStart);
+        }
+        if let Some(w) = written {
+            // The moment is the segment's start (no op: nothing ran in it yet); a step into
+            // the call ends there too.
+            return Ok(Halt::User(StopReason::Watchpoint {
+                tid: RecordedTid(tid),
+                addr: w.addr,
+                kind: w.kind,
+            }));
         }
         if self.user.step_done_at_start(tid) {
             // The step ran into the thread's park (a syscall): it is done when the thread

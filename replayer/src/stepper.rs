@@ -97,6 +97,9 @@ pub(crate) struct User {
     pub report_signals: bool,
     /// The event whose signal was reported last (it is delivered on the next resume).
     pub signal_reported: Option<u64>,
+    /// A watched range the replayer itself wrote for an emulated syscall of the thread about
+    /// to start its segment: a debugger's continue stops at that segment's start.
+    pub written: Option<Watch>,
 }
 
 impl User {
@@ -228,6 +231,41 @@ impl ReplaySession {
                     return Ok(StopReason::HistoryEnd { tid });
                 }
             }
+        }
+    }
+
+    /// Emulated syscall event `event` of `tid` wrote `writes` (the replayer did, not an
+    /// instruction): a watchpoint on them is hit there. Going back, the hit's moment is that
+    /// event, before the write; going forward, the start of the thread's next segment, after it.
+    pub(crate) fn watched_write(&mut self, tid: i32, event: u64, writes: &[pack::MemWrite]) {
+        let hit = |watches: &[Watch]| {
+            watches.iter().copied().find(|w| {
+                w.kind != WatchKind::Read
+                    && writes
+                        .iter()
+                        .any(|m| m.addr < w.addr + w.len && w.addr < m.addr + m.data.len() as u64)
+            })
+        };
+        if self.debug {
+            if let Some(w) = hit(&self.user.watches) {
+                eprintln!("[replay] event {event} writes watched {w:?}");
+            }
+        }
+        match &mut self.user.mode {
+            Mode::Stop => self.user.written = hit(&self.user.watches),
+            Mode::Collect(c) => {
+                if let Some(w) = hit(&c.u.watches) {
+                    c.best = Some((
+                        Moment::Event(event),
+                        StopReason::Watchpoint {
+                            tid: RecordedTid(tid),
+                            addr: w.addr,
+                            kind: w.kind,
+                        },
+                    ));
+                }
+            }
+            _ => {}
         }
     }
 
