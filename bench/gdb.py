@@ -4,10 +4,15 @@
 Records `gdb_spin ROUNDS WORK IDLE` (ROUNDS calls of `round`, each computing WORK loop
 iterations, printing after each; IDLE more threads waiting all along) into traces whose replay
 takes about 1 s and about 10 s, one-threaded and four-threaded, serves each with
-`cargo record-test replay --serve`, runs gdb in batch mode to the last round, and times each of
-N `reverse-stepi`, `reverse-step` and `reverse-continue` (back to the previous `round` hit: one
-round of execution) with gdb's own clock; prints the medians. A benchmark, not a test: it never
-fails on slowness. The issue's targets: reverse-step <= 100 ms, reverse-continue <= 1 s.
+`cargo record-test replay --serve`, runs gdb in batch mode to a late round, and times with gdb's
+own clock: N *first* `reverse-stepi`s, each right after a `continue` stopped at a `round` hit
+it had not gone back from before (the cold case: the replay has no checkpoint or trail inside
+that segment yet; a first `reverse-step` there would only leave an inlined frame, no command to
+the server); then, near the last round, N `reverse-stepi` and N `reverse-step` in a row, and N
+`reverse-continue` (back to the previous `round` hit: one round of execution). Prints the
+medians. A benchmark, not a test: it never fails on slowness, but it stops when gdb reports an
+error (a command that failed fast is no figure). The issue's targets: reverse-step <= 100 ms,
+reverse-continue <= 1 s.
 
     python3 bench/gdb.py              # both traces, 9 of each command
     python3 bench/gdb.py --n 5 --only 1s
@@ -70,9 +75,13 @@ def measure(crt, trace, rounds, n):
     cmds = ["set pagination off", "set sysroot /", f"target remote 127.0.0.1:{port}",
             # `ignore`, not a condition on `i`: in the release build `round`'s arguments are
             # optimized out, and a condition on them fails to parse (no breakpoint at all).
-            "break gdb_spin::round", f"ignore 1 {rounds - 1}"]
+            "break gdb_spin::round", f"ignore 1 {rounds - n - 2}"]
     cmds += timed("continue")
-    cmds += ["python print('WHERE %s' % gdb.selected_frame().name())", "delete"]
+    cmds += ["python print('WHERE %s' % gdb.selected_frame().name())"]
+    for _ in range(n):
+        # Back from a round's first hit, then forward to it again and to the next round's.
+        cmds += timed("reverse-stepi") + ["continue", "continue"]
+    cmds += ["delete"]
     for _ in range(n):
         cmds += timed("reverse-stepi")
     for _ in range(n):
@@ -93,14 +102,21 @@ def measure(crt, trace, rounds, n):
         log(out.stdout[-3000:] + out.stderr[-3000:])
         sys.exit("bench: continue did not stop in the last round")
     times = [float(x) for x in re.findall(r"^ELAPSED ([0-9.]+)$", out.stdout, re.M)]
-    if len(times) != 2 + 3 * n:
+    if len(times) != 2 + 4 * n:
         log(out.stdout[-3000:] + out.stderr[-3000:])
-        sys.exit(f"bench: expected {2 + 3 * n} timings, got {len(times)}")
+        sys.exit(f"bench: expected {2 + 4 * n} timings, got {len(times)}")
+    errors = [l for l in (out.stdout + out.stderr).splitlines()
+              if re.search(r"Remote failure|^warning: |[Ee]rror|Cannot", l)
+              and "auto-load" not in l]
+    if errors:
+        log(out.stdout[-3000:] + out.stderr[-3000:])
+        sys.exit("bench: gdb reported errors: " + "; ".join(errors[:5]))
     forward = times[0]
-    rsi = times[1:1 + n]
-    rs = times[1 + n:1 + 2 * n]
-    rc = times[1 + 2 * n:1 + 3 * n]
-    return forward, rsi, rs, rc
+    cold = times[1:1 + n]
+    rsi = times[1 + n:1 + 2 * n]
+    rs = times[1 + 2 * n:1 + 3 * n]
+    rc = times[1 + 3 * n:1 + 4 * n]
+    return forward, cold, rsi, rs, rc
 
 
 def main():
@@ -114,8 +130,8 @@ def main():
     crt = a.crt or crt
     names = a.only.split(",") if a.only else list(TRACES)
     with tempfile.TemporaryDirectory(prefix="crt-bench-gdb-") as tmp:
-        print(f"{'trace':>6} {'replay s':>9} {'continue s':>11} {'rstepi ms':>10} "
-              f"{'rstep ms':>9} {'rcont ms':>9}  (medians of {a.n})")
+        print(f"{'trace':>6} {'replay s':>9} {'continue s':>11} {'1st rstepi ms':>14} "
+              f"{'rstepi ms':>10} {'rstep ms':>9} {'rcont ms':>9}  (medians of {a.n})")
         for name in names:
             rounds, work, idle = TRACES[name]
             trace = os.path.join(tmp, f"spin-{name}.trace")
@@ -126,10 +142,10 @@ def main():
             subprocess.run([crt, "replay", "-a", trace], stdout=subprocess.DEVNULL, check=True,
                            timeout=TIMEOUT)
             replay = time.monotonic() - t
-            forward, rsi, rs, rc = measure(crt, trace, rounds, a.n)
+            forward, cold, rsi, rs, rc = measure(crt, trace, rounds, a.n)
             ms = lambda xs: statistics.median(xs) * 1000
-            print(f"{name:>6} {replay:9.2f} {forward:11.2f} {ms(rsi):10.1f} {ms(rs):9.1f} "
-                  f"{ms(rc):9.1f}", flush=True)
+            print(f"{name:>6} {replay:9.2f} {forward:11.2f} {ms(cold):14.1f} {ms(rsi):10.1f} "
+                  f"{ms(rs):9.1f} {ms(rc):9.1f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,9 @@
 //! linker's list (`r_debug` via the executable's DT_DEBUG), each named by the file the replay
 //! actually mapped: the trace's stored copy (what /proc/PID/maps shows), not the recorded path,
 //! so gdb reads the recorded bytes' symbols. Before the dynamic linker has set up its list, the
-//! dynamic linker itself (at AT_BASE) is the one library.
+//! dynamic linker itself (at AT_BASE) is the one library. A copy is shown under the library's
+//! own file name through a symlink in a temporary directory of the server's ([`Names`]): the
+//! trace stays read-only.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -125,8 +127,28 @@ fn auxv_entry(auxv: &[u8], key: u64) -> Option<u64> {
     })
 }
 
+/// A temporary directory of symlinks `HASH/NAME` to stored copies, removed when dropped.
+pub(crate) struct Names {
+    dir: std::path::PathBuf,
+}
+
+impl Names {
+    pub(crate) fn new() -> Names {
+        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("crt-gdb-libs-{}-{n}", std::process::id()));
+        Names { dir }
+    }
+}
+
+impl Drop for Names {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// The libraries of process `pid` and its main `link_map` entry (0 before the linker's list).
-pub(crate) fn list(pid: i32) -> std::io::Result<(u64, Vec<Library>)> {
+pub(crate) fn list(pid: i32, names: &Names) -> std::io::Result<(u64, Vec<Library>)> {
     let auxv = crate::auxv::read(pid)?;
     let mem = Mem(File::open(format!("/proc/{pid}/mem"))?);
     let maps = maps(pid)?;
@@ -189,7 +211,7 @@ pub(crate) fn list(pid: i32) -> std::io::Result<(u64, Vec<Library>)> {
         // The file the replay mapped there, else the name the linker has.
         let linker_name = mem.cstr(l_name);
         let name = match file_at(l_ld).or_else(|| file_at(l_addr)) {
-            Some(stored) => named(&stored, &linker_name),
+            Some(stored) => named(names, &stored, &linker_name),
             None => linker_name,
         };
         if name.starts_with('/') {
@@ -206,12 +228,11 @@ pub(crate) fn list(pid: i32) -> std::io::Result<(u64, Vec<Library>)> {
 }
 
 /// A stored copy (named by its hash) under the library's own file name, so that gdb's `info
-/// sharedlibrary` and backtraces say `libc.so.6`: a symlink `named/HASH/NAME` beside the copy.
-/// The copy's own path when the link cannot be made.
-fn named(stored: &str, linker_name: &str) -> String {
+/// sharedlibrary` and backtraces say `libc.so.6`: a symlink `HASH/NAME` in `names`. The copy's
+/// own path when the link cannot be made.
+fn named(names: &Names, stored: &str, linker_name: &str) -> String {
     let stored_path = std::path::Path::new(stored);
-    let (Some(dir), Some(hash), Some(base)) = (
-        stored_path.parent(),
+    let (Some(hash), Some(base)) = (
         stored_path.file_name(),
         std::path::Path::new(linker_name).file_name(),
     ) else {
@@ -220,7 +241,7 @@ fn named(stored: &str, linker_name: &str) -> String {
     if hash == base {
         return stored.to_string();
     }
-    let link_dir = dir.join("named").join(hash);
+    let link_dir = names.dir.join(hash);
     let link = link_dir.join(base);
     if std::fs::symlink_metadata(&link).is_err() {
         let made = std::fs::create_dir_all(&link_dir)
@@ -266,7 +287,8 @@ impl LibrariesSvr4 for ReplayTarget {
         length: usize,
         buf: &mut [u8],
     ) -> TargetResult<usize, Self> {
-        let (main_lm, libs) = list(self.session.real_pid()).map_err(TargetError::Io)?;
+        let (main_lm, libs) =
+            list(self.session.real_pid(), &self.library_names).map_err(TargetError::Io)?;
         Ok(copy_part(
             to_xml(main_lm, &libs).as_bytes(),
             offset,

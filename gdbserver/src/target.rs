@@ -15,6 +15,8 @@ pub struct ReplayTarget {
     pub(crate) pending: Option<(RunCommand, Direction)>,
     /// Turns gdb's Ctrl-C into the stepper's interrupt while a command runs.
     pub(crate) watcher: Option<crate::event_loop::CtrlCWatcher>,
+    /// Where libraries are shown under their own names (libraries.rs).
+    pub(crate) library_names: crate::libraries::Names,
 }
 
 impl ReplayTarget {
@@ -23,6 +25,7 @@ impl ReplayTarget {
             session,
             pending: None,
             watcher: None,
+            library_names: crate::libraries::Names::new(),
         }
     }
 

@@ -52,9 +52,9 @@ pub(crate) struct Checkpoint {
     regs: Regs,
     passes: Passes,
     clear_tid: u64,
-    /// The other living threads, to re-create; the dead ones' state.
+    /// The other living threads, to re-create; those that ended.
     others: Vec<SavedThread>,
-    dead: Vec<(i32, Parked)>,
+    ended: BTreeMap<i32, pack::ExitStatus>,
     points: Points,
     open_files: OpenFiles,
     history: History,
@@ -126,6 +126,7 @@ impl ReplaySession {
     /// Checkpoints from now on (a debugger's replay; autopilot needs none).
     pub fn enable_checkpoints(&mut self) {
         self.checkpoints.enabled = true;
+        self.keep_events();
     }
 
     /// The checkpoints kept now, oldest first: each one's event and its number of threads.
@@ -138,12 +139,17 @@ impl ReplaySession {
     }
 
     /// At an event boundary (no thread running): take a checkpoint if one is due and the
-    /// process can be copied.
+    /// process can be copied. One is due every `SPACING` of replay, and on the way back to a
+    /// segment (`History::halt_at_segment`), just before it starts, if none is there yet: the
+    /// debugger is going back inside it, and likely to again.
     pub(crate) fn maybe_checkpoint(&mut self) -> Result<()> {
         let cps = &self.checkpoints;
+        let segment = self.history.segment;
+        let before_target = self.history.halt_at_segment == Some(segment + 1)
+            && !cps.list.iter().any(|c| c.history.segment == segment);
         if !cps.enabled
             || self.running.is_some()
-            || cps.last.is_some_and(|t| t.elapsed() < SPACING)
+            || (cps.last.is_some_and(|t| t.elapsed() < SPACING) && !before_target)
             || cps.list.iter().any(|c| c.event == self.next_no)
         {
             return Ok(());
@@ -155,26 +161,17 @@ impl ReplaySession {
             return Ok(());
         };
         let copyable = self.threads.values().all(|t| {
-            t.deferred.is_empty()
-                && matches!(
-                    t.parked,
-                    Parked::AtSyscall(_) | Parked::Ready | Parked::Dead(_)
-                )
+            t.deferred.is_empty() && matches!(t.parked, Parked::AtSyscall(_) | Parked::Ready)
         });
         if !copyable || shares_writable_memory(main.task.tgid.as_raw()) {
             return Ok(());
         }
         let mut others = Vec::new();
-        let mut dead = Vec::new();
         for (&k, t) in &self.threads {
             if k == self.leader {
                 continue;
             }
             let (at_syscall, regs) = match t.parked {
-                Parked::Dead(_) => {
-                    dead.push((k, t.parked));
-                    continue;
-                }
                 Parked::AtSyscall(r) => (true, r),
                 _ => (false, t.task.regs()?),
             };
@@ -198,7 +195,7 @@ impl ReplaySession {
             passes: main.passes.clone(),
             clear_tid: main.clear_tid,
             others,
-            dead,
+            ended: self.ended.clone(),
             points,
             open_files: self.open_files.clone(),
             history: self.history.clone(),
@@ -228,11 +225,6 @@ impl ReplaySession {
         self.kill();
         let c = &self.checkpoints.list[i];
         let task = c.task.fork_at_seccomp_stop(&c.regs, c.clear_tid)?;
-        // The trace from the checkpoint's event on (the exec is event 0).
-        let mut reader = pack::TraceReader::open(&self.opts.trace)?;
-        for _ in 0..c.event {
-            reader.next_event()?;
-        }
         let mut threads = BTreeMap::new();
         for s in &c.others {
             let t = task.clone_thread_at_seccomp_stop(&c.regs, s.clear_tid)?;
@@ -250,11 +242,6 @@ impl ReplaySession {
             t.clear_tid = s.clear_tid;
             threads.insert(s.tid, t);
         }
-        for (k, parked) in &c.dead {
-            let mut dead = Thread::new(Task::new(task.tid, task.tgid), *parked);
-            dead.passes = Passes::default();
-            threads.insert(*k, dead);
-        }
         let leader = self.leader;
         let mut t = Thread::new(task, Parked::AtSyscall(c.regs));
         t.passes = c.passes.clone();
@@ -263,12 +250,20 @@ impl ReplaySession {
         let mut points = c.points.clone();
         // As after a respawn: none of the debugger's points armed.
         points.drop_debugger_points(&mut threads.get_mut(&leader).expect("inserted").task)?;
-        self.reader = reader;
         self.threads = threads;
+        self.ended = c.ended.clone();
         self.next_no = c.event;
         self.points = points;
         self.open_files = c.open_files.clone();
+        // Where the caller is heading stays (a checkpoint taken on the way to a segment must
+        // not make a later run halt there: a continue then stopped at that segment's start).
+        let halt = self.history.halt_at_segment;
         self.history = c.history.clone();
+        self.history.halt_at_segment = halt;
+        // The trace from the checkpoint's event on (the exec is event 0), from the events
+        // kept since checkpoints began.
+        let event = c.event;
+        self.reread_from(event);
         self.running = None;
         self.echoed_before = echoed;
         self.advance()?;

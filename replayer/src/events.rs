@@ -7,7 +7,7 @@ use tracee::{insn, Stop};
 use crate::error::Result;
 use crate::run::Halt;
 use crate::session::ReplaySession;
-use crate::thread::{Parked, Thread};
+use crate::thread::Parked;
 
 /// An event, as a divergence message names it.
 pub(crate) fn describe(ev: &Option<Event>) -> String {
@@ -146,7 +146,6 @@ impl ReplaySession {
                     Parked::AtTsc => "read the time stamp counter".into(),
                     Parked::Ready => "was not at a scheduling point".into(),
                     Parked::AtExec => "exec'd".into(),
-                    Parked::Dead(st) => format!("ended with {st:?}"),
                     Parked::Exiting => "is exiting".into(),
                 };
                 Err(self.diverged(actual))
@@ -156,40 +155,24 @@ impl ReplaySession {
 
     /// The process ended: reap its threads until the leader's status is known.
     fn replay_exit(&mut self, tid: i32, status: ExitStatus) -> Result<ExitStatus> {
-        let leader_real = self.threads.get(&tid).map(|t| t.task.tid);
-        let got = loop {
-            if let Some(Thread {
-                parked: Parked::Dead(st),
-                ..
-            }) = self.threads.get(&tid)
-            {
-                break *st;
-            }
-            match tracee::stop::wait(None) {
-                Ok(Some((pid, stop))) => {
-                    if Some(pid) == leader_real {
-                        match stop {
-                            Stop::Exited(c) => break ExitStatus::Exited(c),
-                            Stop::Killed {
-                                signal,
-                                core_dumped,
-                            } => {
-                                break ExitStatus::Signaled {
-                                    signal,
-                                    core_dumped,
-                                }
-                            }
-                            other => {
-                                return Err(
-                                    self.diverged(format!("stopped instead of ending ({other:?})"))
-                                )
-                            }
-                        }
-                    }
+        let got = match (self.ended.get(&tid), self.threads.get(&tid)) {
+            (Some(st), _) => *st,
+            (None, Some(t)) => {
+                let tgid = t.task.tgid;
+                let is_leader = t.task.tid == tgid;
+                match tracee::reap_process(tgid, &self.living_tids()) {
+                    Some(Stop::Exited(c)) if is_leader => ExitStatus::Exited(c),
+                    Some(Stop::Killed {
+                        signal,
+                        core_dumped,
+                    }) if is_leader => ExitStatus::Signaled {
+                        signal,
+                        core_dumped,
+                    },
+                    _ => return Err(self.diverged("disappeared".into())),
                 }
-                Ok(None) => {}
-                Err(_) => return Err(self.diverged("disappeared".into())),
             }
+            (None, None) => return Err(self.diverged("disappeared".into())),
         };
         if got != status {
             return Err(self.diverged(format!("ended with {got:?}")));

@@ -19,6 +19,53 @@ use crate::stepper::{Mode, RecordedTid, RunCommand, StopReason};
 
 /// Give up stepping back after this many single steps (a segment is that long).
 const STEP_BACK_LIMIT: u64 = 2_000_000;
+/// Trails kept (the latest ones).
+const TRAILS: usize = 16;
+
+/// The instructions a thread was single-stepped through from a moment (`segment` after `ops`):
+/// `pcs[i]` is its pc after `i` steps. Going to that moment plus `k` steps again is then a run
+/// to the right arrival at `pcs[k]` with a debug register, not `k` single steps.
+pub(crate) struct Trail {
+    segment: u64,
+    ops: Vec<Op>,
+    pcs: Vec<u64>,
+}
+
+/// The trails of recent reverse steps.
+#[derive(Default)]
+pub(crate) struct Trails(Vec<Trail>);
+
+impl Trails {
+    fn keep(&mut self, t: Trail) {
+        self.0
+            .retain(|x| !(x.segment == t.segment && x.ops == t.ops));
+        if self.0.len() >= TRAILS {
+            self.0.remove(0);
+        }
+        self.0.push(t);
+    }
+
+    fn find(&self, segment: u64, ops: &[Op]) -> Option<&Trail> {
+        self.0
+            .iter()
+            .rev()
+            .find(|t| t.segment == segment && t.ops == ops)
+    }
+}
+
+/// Where `k` steps along `pcs` end, as a run with a breakpoint can reach it: the steps to take
+/// first (while standing at the target instruction, where a breakpoint does not report) and
+/// the arrivals at the target after them. None for a target inside a repeated string
+/// instruction (stepped once per iteration, its breakpoint reports once).
+fn run_plan(pcs: &[u64], k: usize) -> Option<(usize, u64)> {
+    let p = *pcs.get(k)?;
+    if pcs[..=k].windows(2).any(|w| w[0] == p && w[1] == p) {
+        return None;
+    }
+    let first = pcs[..k].iter().take_while(|&&x| x == p).count();
+    let arrivals = pcs[first + 1..=k].iter().filter(|&&x| x == p).count() as u64;
+    Some((first, arrivals))
+}
 
 /// Breakpoints and watchpoints, as one set.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -133,7 +180,7 @@ impl History {
 /// Notes every hit of the debugger's triggers on the way to a moment (reverse-continue).
 pub(crate) struct Collector {
     /// The debugger's set, armed all along.
-    u: Triggers,
+    pub u: Triggers,
     /// Hits of `u` in the current segment.
     seg_hits: u64,
     /// Inside the target segment, the op being replayed: its set, count, hits of it, hits of
@@ -245,6 +292,8 @@ impl Collector {
 
 impl ReplaySession {
     pub(crate) fn resume_reverse(&mut self, cmd: RunCommand) -> Result<StopReason> {
+        let t0 = std::time::Instant::now();
+        let stops0 = self.stops;
         let user = self.user.triggers();
         let r = match cmd {
             RunCommand::Continue => self.reverse_continue(),
@@ -258,6 +307,13 @@ impl ReplaySession {
         self.user.mode = Mode::Quiet;
         let r = r?;
         self.install(&user)?;
+        if self.debug {
+            eprintln!(
+                "[back] {cmd:?}: {:.1} ms, {} stops",
+                t0.elapsed().as_secs_f64() * 1e3,
+                self.stops - stops0
+            );
+        }
         Ok(r)
     }
 
@@ -307,7 +363,9 @@ impl ReplaySession {
 
     /// Go to the start of segment `segment` from a new process (or checkpoint).
     fn go_to_segment(&mut self, segment: u64) -> Result<()> {
-        self.rewind(Before::Segment(segment))?;
+        let t0 = std::time::Instant::now();
+        let cp = self.rewind(Before::Segment(segment))?;
+        let t1 = t0.elapsed();
         if segment > 1 {
             self.history.halt_at_segment = Some(segment);
             let r = self.forward(None);
@@ -318,6 +376,13 @@ impl ReplaySession {
                     "segment {segment} of the replay cannot be reached again"
                 )));
             }
+        }
+        if self.debug {
+            eprintln!(
+                "[back] to segment {segment}: rewind to {cp:?} {:.1} ms, forward {:.1} ms",
+                t1.as_secs_f64() * 1e3,
+                (t0.elapsed() - t1).as_secs_f64() * 1e3
+            );
         }
         Ok(())
     }
@@ -344,6 +409,9 @@ impl ReplaySession {
     fn replay_op(&mut self, tid: RecordedTid, op: &Op, collect: Option<bool>) -> Result<()> {
         match op {
             Op::Steps(k) => {
+                if collect.is_none() && self.steps_by_trail(tid, *k)? {
+                    return Ok(());
+                }
                 for j in 1..=*k {
                     let last = collect == Some(true) && j == *k;
                     self.step_collecting(tid, collect.is_some() && !last)?;
@@ -392,6 +460,51 @@ impl ReplaySession {
             },
         }
         Ok(())
+    }
+
+    /// `k` steps of `tid` from here along a trail taken before (a run to the last of them),
+    /// if there is one; whether they were done.
+    fn steps_by_trail(&mut self, tid: RecordedTid, k: u64) -> Result<bool> {
+        let segment = self.history.segment;
+        let Some(trail) = self.trails.find(segment, &self.history.ops) else {
+            return Ok(false);
+        };
+        let Some((first, arrivals)) = run_plan(&trail.pcs, k as usize) else {
+            return Ok(false);
+        };
+        let seeking = self.running.as_ref().is_some_and(|r| r.seek.is_some());
+        if self.points.free_debug_registers() <= usize::from(seeking) {
+            return Ok(false);
+        }
+        let p = trail.pcs[k as usize];
+        for _ in 0..first {
+            self.step_collecting(tid, false)?;
+        }
+        if arrivals == 0 {
+            return Ok(true);
+        }
+        let Some(run) = self.running.as_mut().filter(|r| r.tid == tid.0) else {
+            return Ok(false);
+        };
+        run.to_pc = Some(crate::run::ToPc {
+            pc: p,
+            left: arrivals,
+        });
+        let r = self.forward(None);
+        if let Some(run) = self.running.as_mut() {
+            run.to_pc = None;
+        }
+        let r = r?;
+        let here = self.running.is_some() && self.history.segment == segment;
+        if r != (StopReason::Stepped { tid }) || !here || self.regs(tid)?.pc() != p {
+            return Err(Error::Unreplayable(format!(
+                "a moment of the replay cannot be reached again ({r:?} on the way to {p:#x})"
+            )));
+        }
+        for _ in first as u64..k {
+            self.history.push_step();
+        }
+        Ok(true)
     }
 
     /// One step of `tid`; when collecting, a hit on the way is noted.
@@ -648,13 +761,22 @@ impl ReplaySession {
         };
         self.go_to_segment(prev)?;
         let mut j = 0u64;
+        let mut pcs = vec![self.regs(RecordedTid(tid))?.pc()];
         while self.history.segment == prev && self.running.is_some() {
             self.step_collecting(RecordedTid(tid), false)?;
             j += 1;
+            if self.history.segment == prev && self.running.is_some() {
+                pcs.push(self.regs(RecordedTid(tid))?.pc());
+            }
             if j > STEP_BACK_LIMIT {
                 return Err(too_far());
             }
         }
+        self.trails.keep(Trail {
+            segment: prev,
+            ops: Vec::new(),
+            pcs,
+        });
         let start = Moment::Segment {
             segment: prev,
             ops: Vec::new(),
@@ -671,6 +793,16 @@ impl ReplaySession {
 
     /// Single steps of `tid` from here until `op`'s end (the moment it reaches).
     fn steps_to(&mut self, tid: RecordedTid, op: &Op) -> Result<u64> {
+        let segment = self.history.segment;
+        let ops = self.history.ops.clone();
+        let mut pcs = vec![self.regs(tid)?.pc()];
+        let j = self.steps_to_noting(tid, op, &mut pcs)?;
+        self.trails.keep(Trail { segment, ops, pcs });
+        Ok(j)
+    }
+
+    fn steps_to_noting(&mut self, tid: RecordedTid, op: &Op, pcs: &mut Vec<u64>) -> Result<u64> {
+        let segment = self.history.segment;
         let mut j = 0u64;
         loop {
             if let Op::StepToAccess(w) = op {
@@ -680,6 +812,9 @@ impl ReplaySession {
             }
             let r = self.step_forward(tid)?;
             j += 1;
+            if self.history.segment == segment && self.running.is_some() {
+                pcs.push(self.regs(tid)?.pc());
+            }
             if let Op::RunTo { set, .. } = op {
                 let hit = match r {
                     StopReason::Watchpoint { addr, kind, .. } => {
@@ -706,4 +841,20 @@ fn too_far() -> Error {
     Error::Unreplayable(format!(
         "stepping back would take over {STEP_BACK_LIMIT} single steps; use reverse-continue"
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::run_plan;
+
+    #[test]
+    fn steps_along_a_trail_become_a_run_to_the_right_arrival() {
+        // A loop 1 -> 2 -> 3 -> 1 ...: five steps from 1 end at 3, its second arrival.
+        assert_eq!(run_plan(&[1, 2, 3, 1, 2, 3], 5), Some((0, 2)));
+        // Standing at the target: one step off it first, then the arrivals after.
+        assert_eq!(run_plan(&[1, 2, 3, 1, 2], 3), Some((1, 1)));
+        // A repeated string instruction (the same pc twice): single steps.
+        assert_eq!(run_plan(&[1, 4, 4, 5], 2), None);
+        assert_eq!(run_plan(&[1, 2], 2), None);
+    }
 }

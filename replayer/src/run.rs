@@ -33,6 +33,15 @@ pub(crate) struct Run {
     pub sig: Option<i32>,
     /// The recorded position it is to be parked at, when that takes a debug register.
     pub seek: Option<Seek>,
+    /// Going back: run to the `left`th arrival at `pc` from here (in place of so many single
+    /// steps, reverse.rs), with a debug register.
+    pub to_pc: Option<ToPc>,
+}
+
+/// Arrivals at an instruction still to come before a run stops there.
+pub(crate) struct ToPc {
+    pub pc: u64,
+    pub left: u64,
 }
 
 /// What one stop means for the run.
@@ -97,9 +106,24 @@ impl ReplaySession {
         };
         self.history.segment_started(self.next_no, tid);
         self.user.segment_started();
-        self.running = Some(Run { tid, sig, seek });
+        self.running = Some(Run {
+            tid,
+            sig,
+            seek,
+            to_pc: None,
+        });
+        let written = self.user.written.take();
         if self.history.halt_at_segment == Some(self.history.segment) {
             return Ok(Halt::SegmentStart);
+        }
+        if let Some(w) = written {
+            // The moment is the segment's start (no op: nothing ran in it yet); a step into
+            // the call ends there too.
+            return Ok(Halt::User(StopReason::Watchpoint {
+                tid: RecordedTid(tid),
+                addr: w.addr,
+                kind: w.kind,
+            }));
         }
         if self.user.step_done_at_start(tid) {
             // The step ran into the thread's park (a syscall): it is done when the thread
@@ -148,6 +172,8 @@ impl ReplaySession {
                 .as_mut()
                 .is_some_and(|s| std::mem::take(&mut s.step_first));
             let seek_pc: Vec<u64> = run.seek.as_ref().map(|s| s.p.pc).into_iter().collect();
+            let mut armed = seek_pc.clone();
+            armed.extend(run.to_pc.as_ref().map(|t| t.pc));
             let stepping = self.user.stepping(tid);
             let t = self
                 .threads
@@ -163,7 +189,7 @@ impl ReplaySession {
                 t.task.single_step(sig)?;
                 Some(pc)
             } else {
-                self.points.arm(&t.task, &seek_pc)?;
+                self.points.arm(&t.task, &armed)?;
                 t.task.cont(sig)?;
                 None
             };
@@ -224,6 +250,34 @@ impl ReplaySession {
         let stepping = step_from.is_some();
         if stop == Stop::Signal(libc::SIGTRAP) {
             let pc = self.task(tid)?.regs()?.pc();
+            // Going back, at the instruction run to: its debug register (not an int3 of ours
+            // just before it).
+            let mut early = None;
+            let to_pc = self.running.as_ref().and_then(|r| {
+                let i = usize::from(r.seek.is_some());
+                r.to_pc.as_ref().map(|t| (t.pc, i))
+            });
+            if let Some((at, i)) = to_pc.filter(|&(at, _)| at == pc && !stepping) {
+                let t = self
+                    .threads
+                    .get_mut(&tid)
+                    .expect("the running thread exists");
+                let hit = self.points.debug_hit(&t.task)?;
+                if hit.exec == Some(i) {
+                    let run = self.running.as_mut().expect("running");
+                    let t = run.to_pc.as_mut().expect("running to a pc");
+                    t.left -= 1;
+                    if t.left > 0 {
+                        return Ok(Flow::Go);
+                    }
+                    run.to_pc = None;
+                    debug_assert_eq!(at, pc);
+                    return Ok(Flow::User(StopReason::Stepped {
+                        tid: RecordedTid(tid),
+                    }));
+                }
+                early = Some(hit);
+            }
             // An int3 of ours ran (a step from a patched address runs it; a step from elsewhere
             // only arrives somewhere).
             let int3 = self
@@ -233,25 +287,17 @@ impl ReplaySession {
             if let Some(trap) = int3 {
                 return self.on_int3(tid, trap, stepping, false);
             }
-            let hit = {
-                let t = self
-                    .threads
-                    .get_mut(&tid)
-                    .expect("the running thread exists");
-                self.points.debug_hit(&t.task)?
+            let hit = match early {
+                Some(h) => h,
+                None => {
+                    let t = self
+                        .threads
+                        .get_mut(&tid)
+                        .expect("the running thread exists");
+                    self.points.debug_hit(&t.task)?
+                }
             };
-            // Seeking, a trap right at the sought pc is its breakpoint even when the kernel's
-            // DR6 says nothing (seen after a million hits).
-            let seek_hit = hit.exec == Some(0)
-                || (hit.exec.is_none()
-                    && hit.watch.is_none()
-                    && !hit.step
-                    && self
-                        .running
-                        .as_ref()
-                        .and_then(|r| r.seek.as_ref())
-                        .is_some_and(|s| s.p.pc == pc));
-            if seek_hit {
+            if hit.exec == Some(0) {
                 if let Some(mut seek) = self.running.as_mut().and_then(|r| r.seek.take()) {
                     seek.hits += 1;
                     if self.at_position(tid, &seek)? {
@@ -278,9 +324,7 @@ impl ReplaySession {
                     }));
                 }
             }
-            // A step over a syscall instruction the kernel ran without a stop of ours (a silent
-            // call) ends in a SIGTRAP at the call's exit with DR6 empty: the step is done too.
-            if stepping && (hit.step || hit.watch.is_some() || hit.exec.is_none()) {
+            if stepping && (hit.step || hit.watch.is_some()) {
                 return Ok(self.stepped(tid));
             }
             if hit.watch.is_some() {
@@ -468,20 +512,34 @@ impl ReplaySession {
             }
             Stop::Signal(sig) => Parked::AtSignal(sig),
             Stop::Exec => Parked::AtExec,
-            Stop::Exited(code) => Parked::Dead(ExitStatus::Exited(code)),
+            Stop::Exited(code) => return self.ended(tid, ExitStatus::Exited(code)),
             Stop::Killed {
                 signal,
                 core_dumped,
-            } => Parked::Dead(ExitStatus::Signaled {
-                signal,
-                core_dumped,
-            }),
+            } => {
+                return self.ended(
+                    tid,
+                    ExitStatus::Signaled {
+                        signal,
+                        core_dumped,
+                    },
+                )
+            }
             Stop::Interrupted | Stop::GroupStop(_) => Parked::Ready,
             other => {
                 return Err(self.diverged(format!("stopped unexpectedly ({other:?})")));
             }
         };
         self.thread(tid)?.parked = parked;
+        Ok(())
+    }
+
+    /// `tid` ended (reaped): it has no task any more.
+    fn ended(&mut self, tid: i32, status: ExitStatus) -> Result<()> {
+        if let Some(t) = self.threads.remove(&tid) {
+            self.points.forget_thread(t.task.tid.as_raw());
+        }
+        self.ended.insert(tid, status);
         Ok(())
     }
 }

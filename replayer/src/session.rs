@@ -63,8 +63,17 @@ fn chaos_points_of(h: &pack::Header) -> Vec<u64> {
 pub struct ReplaySession {
     pub(crate) opts: ReplayOptions,
     pub(crate) reader: TraceReader,
+    /// A debugger's replay keeps the events it decoded (from `log_base` on), so going back to
+    /// a checkpoint reads them again from memory (`rewind`) instead of decoding the trace
+    /// from its start.
+    pub(crate) log: Option<Vec<Event>>,
+    pub(crate) log_base: u64,
+    /// The number of the event the trace (or the log) gives next.
+    pub(crate) read_no: u64,
     /// By recorded tid.
     pub(crate) threads: BTreeMap<i32, Thread>,
+    /// Threads that ended and were reaped (they have no task), by recorded tid.
+    pub(crate) ended: BTreeMap<i32, ExitStatus>,
     /// The recorded tid of the main thread.
     pub(crate) leader: i32,
     /// The next event of the trace, read ahead.
@@ -100,6 +109,8 @@ pub struct ReplaySession {
     pub(crate) event_count: std::cell::OnceCell<u64>,
     /// Stopped copies of the process to go back from (checkpoint.rs).
     pub(crate) checkpoints: crate::checkpoint::Checkpoints,
+    /// Instructions single-stepped through going back, to go there again by a run.
+    pub(crate) trails: crate::reverse::Trails,
 }
 
 impl ReplaySession {
@@ -157,6 +168,10 @@ impl ReplaySession {
         let mut s = ReplaySession {
             opts,
             reader,
+            ended: BTreeMap::new(),
+            log: None,
+            log_base: 0,
+            read_no: 1,
             threads,
             leader: tid,
             next: None,
@@ -177,6 +192,7 @@ impl ReplaySession {
             event_count: Default::default(),
             cpuid: Arc::new(crate::cpuid::RecordedCpuid::new(&h)),
             checkpoints: Default::default(),
+            trails: Default::default(),
         };
         let points = chaos_points_of(&h);
         let r = s
@@ -198,11 +214,20 @@ impl ReplaySession {
         let mut user = std::mem::take(&mut self.user);
         let interrupt = self.interrupt.clone();
         let checkpoints = std::mem::take(&mut self.checkpoints);
+        let log = self.log.take();
+        let log_base = self.log_base;
+        let trails = std::mem::take(&mut self.trails);
         self.kill();
         let mut fresh = Self::spawn(self.opts.clone())?;
         fresh.echoed_before = echoed;
         fresh.interrupt = interrupt;
         fresh.checkpoints = checkpoints;
+        if log.is_some() {
+            // The events kept so far serve the new process too.
+            fresh.log = log;
+            fresh.log_base = log_base;
+        }
+        fresh.trails = trails;
         // The mode the caller is in carries over (collecting, counting).
         fresh.user.mode = std::mem::take(&mut user.mode);
         fresh.history.halt_at_segment = Some(1);
@@ -230,29 +255,27 @@ impl ReplaySession {
             return;
         };
         let _ = nix::sys::signal::kill(tgid, nix::sys::signal::Signal::SIGKILL);
-        let mut tids: Vec<Pid> = self.threads.values().map(|t| t.task.tid).collect();
-        // The leader's death is reported only after the other threads are reaped: it last.
-        tids.sort_by_key(|&t| (t == tgid, t));
-        tids.dedup();
-        for tid in tids {
-            loop {
-                match tracee::stop::wait(Some(tid)) {
-                    Ok(Some((_, tracee::Stop::Exited(_) | tracee::Stop::Killed { .. })))
-                    | Err(_) => break,
-                    _ => {}
-                }
-            }
-        }
+        let tids: Vec<Pid> = self.living_tids();
+        tracee::reap_process(tgid, &tids);
         self.threads.clear();
         self.running = None;
     }
 
+    /// The real tids of the threads not known to have ended.
+    pub(crate) fn living_tids(&self) -> Vec<Pid> {
+        self.threads.values().map(|t| t.task.tid).collect()
+    }
+
     pub(crate) fn thread(&mut self, tid: i32) -> Result<&mut Thread> {
         let no = self.next_no;
+        let actual = match self.ended.get(&tid) {
+            Some(st) => format!("ended with {st:?}"),
+            None => "has no such thread".into(),
+        };
         self.threads.get_mut(&tid).ok_or_else(|| Error::Diverged {
             event: no,
             expected: format!("thread {tid} to exist"),
-            actual: "has no such thread".into(),
+            actual,
         })
     }
 
@@ -264,7 +287,7 @@ impl ReplaySession {
     /// be printed before the next event, so that `next` is always a thread's event.
     pub(crate) fn advance(&mut self) -> Result<()> {
         loop {
-            self.next = self.reader.next_event()?;
+            self.next = self.read_event()?;
             match self.next.take() {
                 Some(Event {
                     kind: EventKind::External(o),
@@ -279,6 +302,49 @@ impl ReplaySession {
                 }
             }
         }
+    }
+
+    /// The next event of the trace: from the log when going over events again.
+    fn read_event(&mut self) -> Result<Option<Event>> {
+        let i = self.read_no.checked_sub(self.log_base).map(|i| i as usize);
+        if let (Some(log), Some(i)) = (&self.log, i) {
+            if let Some(ev) = log.get(i) {
+                self.read_no += 1;
+                return Ok(Some(ev.clone()));
+            }
+        }
+        // The reader where the log ends (or where replay is, without a log).
+        if self.reader.events_read() > self.read_no {
+            self.reader = TraceReader::open(&self.opts.trace)?;
+        }
+        while self.reader.events_read() < self.read_no {
+            if self.reader.next_event()?.is_none() {
+                return Ok(None);
+            }
+        }
+        let ev = self.reader.next_event()?;
+        if let (Some(log), Some(ev)) = (&mut self.log, &ev) {
+            if i == Some(log.len()) {
+                log.push(ev.clone());
+            }
+        }
+        if ev.is_some() {
+            self.read_no += 1;
+        }
+        Ok(ev)
+    }
+
+    /// Keep the events decoded from now on (the next one included).
+    pub(crate) fn keep_events(&mut self) {
+        if self.log.is_none() {
+            self.log_base = self.next_no;
+            self.log = Some(self.next.iter().cloned().collect());
+        }
+    }
+
+    /// Read the events again from event `n` on: kept ones from memory, the others decoded.
+    pub(crate) fn reread_from(&mut self, n: u64) {
+        self.read_no = n;
     }
 
     /// Print the child output read so far (once, however often a debugger goes back).

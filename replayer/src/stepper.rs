@@ -97,6 +97,9 @@ pub(crate) struct User {
     pub report_signals: bool,
     /// The event whose signal was reported last (it is delivered on the next resume).
     pub signal_reported: Option<u64>,
+    /// A watched range the replayer itself wrote for an emulated syscall of the thread about
+    /// to start its segment: a debugger's continue stops at that segment's start.
+    pub written: Option<Watch>,
 }
 
 impl User {
@@ -231,6 +234,41 @@ impl ReplaySession {
         }
     }
 
+    /// Emulated syscall event `event` of `tid` wrote `writes` (the replayer did, not an
+    /// instruction): a watchpoint on them is hit there. Going back, the hit's moment is that
+    /// event, before the write; going forward, the start of the thread's next segment, after it.
+    pub(crate) fn watched_write(&mut self, tid: i32, event: u64, writes: &[pack::MemWrite]) {
+        let hit = |watches: &[Watch]| {
+            watches.iter().copied().find(|w| {
+                w.kind != WatchKind::Read
+                    && writes
+                        .iter()
+                        .any(|m| m.addr < w.addr + w.len && w.addr < m.addr + m.data.len() as u64)
+            })
+        };
+        if self.debug {
+            if let Some(w) = hit(&self.user.watches) {
+                eprintln!("[replay] event {event} writes watched {w:?}");
+            }
+        }
+        match &mut self.user.mode {
+            Mode::Stop => self.user.written = hit(&self.user.watches),
+            Mode::Collect(c) => {
+                if let Some(w) = hit(&c.u.watches) {
+                    c.best = Some((
+                        Moment::Event(event),
+                        StopReason::Watchpoint {
+                            tid: RecordedTid(tid),
+                            addr: w.addr,
+                            kind: w.kind,
+                        },
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+
     /// A trigger on the way: whether it stops the run (and the op that reached it is noted).
     pub(crate) fn trigger(&mut self, tid: i32, t: Trigger) -> Result<bool> {
         if self.user.stepping(tid) {
@@ -280,11 +318,7 @@ impl ReplaySession {
 
     /// Living threads, in the order of their recorded ids.
     pub fn threads(&self) -> Vec<RecordedTid> {
-        self.threads
-            .iter()
-            .filter(|(_, t)| !matches!(t.parked, crate::thread::Parked::Dead(_)))
-            .map(|(&k, _)| RecordedTid(k))
-            .collect()
+        self.threads.iter().map(|(&k, _)| RecordedTid(k)).collect()
     }
 
     /// The thread of the last stop.

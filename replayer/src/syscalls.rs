@@ -35,11 +35,15 @@ impl ReplaySession {
                 "syscall number {no} is unknown"
             )));
         };
+        let event = self.next_no;
         self.consume()?;
         match row.class {
             Class::Emulate
             | Class::Special(Special::Refuse(_))
-            | Class::Special(Special::Execve) => self.emulate(tid, &mut regs, ev)?,
+            | Class::Special(Special::Execve) => {
+                self.emulate(tid, &mut regs, ev)?;
+                self.watched_write(tid, event, &ev.writes);
+            }
             Class::Execute => self.execute(tid, ev, true)?,
             Class::ExecuteSetResult => self.execute(tid, ev, false)?,
             Class::Special(Special::Mmap) => self.replay_mmap(tid, &mut regs, ev)?,

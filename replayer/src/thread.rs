@@ -1,6 +1,5 @@
 //! What the replayer knows about each thread of the replayed process.
 
-use pack::ExitStatus;
 use tracee::points::Passes;
 use tracee::{Regs, Task};
 
@@ -23,8 +22,6 @@ pub(crate) enum Parked {
     AtTsc,
     /// Exec'd (PTRACE_EVENT_EXEC).
     AtExec,
-    /// Gone.
-    Dead(ExitStatus),
     /// Running after `exit`: its death is not reported while other threads live (a leader).
     Exiting,
 }

@@ -762,6 +762,80 @@ fn library_breakpoint_armed_again_going_back() -> Result<(), Failed> {
     Ok(())
 }
 
+/// A watchpoint on a buffer that `read` fills: replay emulates the call (the replayer writes the
+/// buffer, no instruction of the program does), and the watchpoint once never fired. Now continue
+/// stops after the call, reverse-continue before it, and continue again after it.
+fn watchpoint_on_memory_an_emulated_syscall_writes() -> Result<(), Failed> {
+    let b = bins()?;
+    let tmp = TempDir::new("gdb-read")?;
+    let prog = b.example("gdb_read");
+    let trace = record(b, tmp.path(), &prog, &[])?;
+    let server = Server::start(b, &trace, &[])?;
+    let cmds = [
+        "break gdb_read::fill",
+        "continue",
+        "up",
+        "watch -l buf",
+        "continue",
+        "reverse-continue",
+        "continue",
+    ];
+    let out = gdb_replay(&server, &cmds)?;
+    let elf = r#"{__0 = "\177ELF\002\001\001"}"#;
+    let zero = r#"{__0 = "\000\000\000\000\000\000\000"}"#;
+    let changes: Vec<(String, String)> = out
+        .lines()
+        .filter_map(|l| l.strip_prefix("Old value = "))
+        .zip(out.lines().filter_map(|l| l.strip_prefix("New value = ")))
+        .map(|(o, n)| (o.to_string(), n.to_string()))
+        .collect();
+    let want = vec![
+        (zero.to_string(), elf.to_string()),
+        (elf.to_string(), zero.to_string()),
+        (zero.to_string(), elf.to_string()),
+    ];
+    check_eq("the watched buffer's changes", &want, &changes, &out)
+}
+
+/// Every path under `dir` that is a symlink or a directory named `named`.
+fn links_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in rd.flatten() {
+        let p = e.path();
+        let Ok(m) = std::fs::symlink_metadata(&p) else {
+            continue;
+        };
+        if m.file_type().is_symlink() || p.file_name().is_some_and(|n| n == "named") {
+            out.push(p);
+        } else if m.is_dir() {
+            out.extend(links_under(&p));
+        }
+    }
+    out
+}
+
+/// gdb's library list names libc `libc.so.6`, and serving it writes nothing into the trace
+/// (its symlinks once went into the trace's `files/named/`).
+fn library_list_leaves_the_trace_unwritten() -> Result<(), Failed> {
+    let b = bins()?;
+    let tmp = TempDir::new("gdb-libnames")?;
+    let prog = b.example("gdb_counter");
+    let trace = record(b, tmp.path(), &prog, &[])?;
+    let server = Server::start(b, &trace, &[])?;
+    let out = gdb_replay(&server, &["break main", "continue", "info sharedlibrary"])?;
+    if !out.contains("libc.so.6") {
+        return Err(format!("libc is not listed as libc.so.6:\n{out}").into());
+    }
+    let written = links_under(tmp.path());
+    if !written.is_empty() {
+        return Err(format!("the trace holds links the server made: {written:?}").into());
+    }
+    Ok(())
+}
+
 /// Two breakpoints hit one after the other in one segment (Rust's `core::fmt::write`, then
 /// libc's `write`): reverse-continue from the second finds the first, the hit that ended the
 /// way to the current moment's first operation (it was once skipped, and gdb went to the start).
@@ -995,6 +1069,14 @@ fn main() {
         Trial::test("marked_events_and_goto_agree", marked_events_and_goto_agree),
         Trial::test("files_registers_and_writes", files_registers_and_writes),
         Trial::test("bad_input", bad_input),
+        Trial::test(
+            "watchpoint_on_memory_an_emulated_syscall_writes",
+            watchpoint_on_memory_an_emulated_syscall_writes,
+        ),
+        Trial::test(
+            "library_list_leaves_the_trace_unwritten",
+            library_list_leaves_the_trace_unwritten,
+        ),
         Trial::test("ctrl_c_interrupts_a_continue", ctrl_c_interrupts_a_continue),
         Trial::test("c_program_with_threads", c_program_with_threads),
         Trial::test(

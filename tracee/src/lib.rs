@@ -32,7 +32,7 @@ pub use nix::unistd::Pid;
 pub use regs::{Regs, REGS_WORDS};
 pub use remote_ptr::RemotePtr;
 pub use stop::Stop;
-pub use task::{shares_files, shares_memory, tgid_of, StepOver, Task};
+pub use task::{reap_process, shares_files, shares_memory, tgid_of, StepOver, Task};
 
 /// `uname -r` of this machine.
 /// The CPU time thread `tid` has run, in nanoseconds (from /proc: it leaves out the time the

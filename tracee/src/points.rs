@@ -14,6 +14,10 @@ use crate::{Error, RemotePtr, Result, StepOver, Task};
 /// more stops than it gives chances. Record and replay apply it identically.
 pub const CHAOS_POINT_HIT_CAP: u64 = 5000;
 
+/// `si_code` of the SIGTRAP the kernel sends for a single step that ended in a syscall's exit
+/// (`user_single_step_report`); an `int3` is SI_KERNEL, a debug register TRAP_HWBKPT.
+const TRAP_BRKPT: i32 = 1;
+
 /// Bytes of a PAUSE (`f3 90`): a spin hint's trap skips them.
 const PAUSE_LEN: u64 = 2;
 
@@ -88,7 +92,9 @@ pub struct DebugHit {
     pub exec: Option<usize>,
     /// The watchpoint that fired.
     pub watch: Option<Watch>,
-    /// A single step completed.
+    /// A single step completed. Also when the stepped instruction was a `syscall` the kernel
+    /// ran without a stop of ours: it reports the step at the call's exit, a SIGTRAP with
+    /// `si_code` TRAP_BRKPT and DR6 empty.
     pub step: bool,
 }
 
@@ -358,6 +364,8 @@ impl Points {
             } else {
                 hit.exec = Some(i - nw);
             }
+        } else if !hit.step {
+            hit.step = task.siginfo()?.si_code == TRAP_BRKPT;
         }
         Ok(hit)
     }

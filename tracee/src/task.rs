@@ -584,6 +584,32 @@ impl Task {
     }
 }
 
+/// Reap threads `tids` of process `tgid` as they end (after a SIGKILL or the process's
+/// exit_group): only these (other children of ours, such as a replayer's checkpoints, are left
+/// alone), the leader last (its end is reported only once the others are reaped). A thread
+/// already reaped is passed over. Returns how the leader ended, when it is among `tids`.
+pub fn reap_process(tgid: Pid, tids: &[Pid]) -> Option<crate::Stop> {
+    let mut order: Vec<Pid> = tids.to_vec();
+    order.sort_by_key(|&t| (t == tgid, t));
+    order.dedup();
+    let mut leader = None;
+    for tid in order {
+        loop {
+            match crate::stop::wait(Some(tid)) {
+                Ok(Some((_, end @ (crate::Stop::Exited(_) | crate::Stop::Killed { .. })))) => {
+                    if tid == tgid {
+                        leader = Some(end);
+                    }
+                    break;
+                }
+                Err(_) => break,
+                _ => {}
+            }
+        }
+    }
+    leader
+}
+
 /// The thread group of `tid`, from /proc (None if it is gone).
 pub fn tgid_of(tid: Pid) -> Option<Pid> {
     let status = std::fs::read_to_string(format!("/proc/{tid}/status")).ok()?;
