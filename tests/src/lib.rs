@@ -309,8 +309,23 @@ pub fn first_difference(a: &[u8], b: &[u8]) -> Option<String> {
     ))
 }
 
-/// Compare two runs: stdout bytes, stderr bytes and status must be identical. `a_name` and
-/// `b_name` name the runs in the message.
+/// A recording's stderr without the recorder's own last words (`record-test: warning: ...`,
+/// `record-test: note: ...`, printed after the program ended).
+pub fn program_stderr(stderr: &[u8]) -> &[u8] {
+    let mut end = stderr.len();
+    loop {
+        let body = &stderr[..end];
+        let body = body.strip_suffix(b"\n").unwrap_or(body);
+        let start = body.iter().rposition(|&c| c == b'\n').map_or(0, |i| i + 1);
+        if end == 0 || !body[start..].starts_with(b"record-test: ") {
+            return &stderr[..end];
+        }
+        end = start;
+    }
+}
+
+/// Compare two runs: stdout bytes, the program's stderr bytes ([`program_stderr`]) and status
+/// must be identical. `a_name` and `b_name` name the runs in the message.
 pub fn compare_runs(a_name: &str, a: &Output, b_name: &str, b: &Output) -> Result<(), String> {
     let mut problems = String::new();
     if a.status != b.status {
@@ -323,7 +338,7 @@ pub fn compare_runs(a_name: &str, a: &Output, b_name: &str, b: &Output) -> Resul
     if let Some(d) = first_difference(&a.stdout, &b.stdout) {
         let _ = writeln!(problems, "stdout differs ({a_name} vs {b_name}): {d}");
     }
-    if let Some(d) = first_difference(&a.stderr, &b.stderr) {
+    if let Some(d) = first_difference(program_stderr(&a.stderr), program_stderr(&b.stderr)) {
         let _ = writeln!(problems, "stderr differs ({a_name} vs {b_name}): {d}");
     }
     if problems.is_empty() {
@@ -690,6 +705,21 @@ pub fn env_flag(name: &str) -> bool {
 #[cfg(test)]
 mod unit {
     use super::*;
+
+    #[test]
+    fn the_recorders_last_words_are_not_the_programs() {
+        assert_eq!(program_stderr(b"a\nb\n"), b"a\nb\n");
+        assert_eq!(
+            program_stderr(b"a\nrecord-test: note: x\nrecord-test: warning: y\n"),
+            b"a\n"
+        );
+        assert_eq!(program_stderr(b"record-test: note: x\n"), b"");
+        assert_eq!(
+            program_stderr(b"record-test: x\nb\n"),
+            b"record-test: x\nb\n"
+        );
+        assert_eq!(program_stderr(b""), b"");
+    }
 
     #[test]
     fn difference_is_located() {
