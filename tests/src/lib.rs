@@ -470,6 +470,15 @@ impl Drop for TempDir {
     }
 }
 
+/// The binaries under test, built once per test process ([`build_binaries`]).
+pub fn binaries() -> Result<&'static Binaries, String> {
+    static BINARIES: std::sync::OnceLock<Result<Binaries, String>> = std::sync::OnceLock::new();
+    BINARIES
+        .get_or_init(build_binaries)
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
 /// Where the binaries under test live.
 #[derive(Clone, Debug)]
 pub struct Binaries {

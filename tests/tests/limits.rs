@@ -9,19 +9,9 @@
 //! Environment: `CRT_TIMEOUT_SECS` (120), `CRT_KEEP_TEMP=1`, `CRT_BIN`.
 
 use std::path::Path;
-use std::sync::OnceLock;
 
 use libtest_mimic::{Arguments, Failed, Trial};
-use tests::{build_binaries, compare_runs, path_utf8, Binaries, Status, TempDir};
-
-static BINARIES: OnceLock<Result<Binaries, String>> = OnceLock::new();
-
-fn binaries() -> Result<&'static Binaries, Failed> {
-    BINARIES
-        .get_or_init(build_binaries)
-        .as_ref()
-        .map_err(|e| Failed::from(e.as_str()))
-}
+use tests::{binaries, compare_runs, path_utf8, Binaries, Status, TempDir};
 
 /// Debian's python3 (`.ci/run` installs it); a `python3` on PATH may be a pyenv shim.
 const PYTHON3: &str = "/usr/bin/python3";

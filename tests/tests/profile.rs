@@ -7,19 +7,9 @@
 //! Environment: `CRT_TIMEOUT_SECS` (120), `CRT_KEEP_TEMP=1`, `CRT_BIN`.
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
 use libtest_mimic::{Arguments, Failed, Trial};
-use tests::{build_binaries, compare_runs, path_utf8, Binaries, Status, TempDir};
-
-static BINARIES: OnceLock<Result<Binaries, String>> = OnceLock::new();
-
-fn binaries() -> Result<&'static Binaries, Failed> {
-    BINARIES
-        .get_or_init(build_binaries)
-        .as_ref()
-        .map_err(|e| Failed::from(e.as_str()))
-}
+use tests::{binaries, compare_runs, path_utf8, Binaries, Status, TempDir};
 
 /// Record `program args` into `dir/NAME.trace` (it must exit 0) and replay it exactly.
 fn record_and_replay(

@@ -172,7 +172,6 @@ fn in_file(file: &Path) -> Vec<u64> {
     let Some(img) = crate::elf::Image::read(file) else {
         return Vec::new();
     };
-    let runtime = |vaddr: u64| img.file_offset(vaddr);
     let mut out = Vec::new();
     for f in img.functions.iter().filter(|f| is_user_code(&f.name)) {
         let Some(code) = img.code(f) else { continue };
@@ -186,17 +185,15 @@ fn in_file(file: &Path) -> Vec<u64> {
                 .then(|| img.name_at(ins.near_branch_target()))
                 .flatten();
             if ins.has_lock_prefix() || xchg_mem || target.is_some_and(is_sync_target) {
-                out.extend(runtime(ins.ip()));
+                out.extend(img.file_offset(ins.ip()));
             }
             // Also right after an atomic operation returns: a switch between a load and what
             // the thread does with the value is where lost updates and check-then-act races live.
             if target.is_some_and(|n| is_sync_target(n) && n.contains("4sync6atomic")) {
-                out.extend(runtime(ins.next_ip()));
+                out.extend(img.file_offset(ins.next_ip()));
             }
         }
     }
-    out.sort_unstable();
-    out.dedup();
     out
 }
 

@@ -61,11 +61,6 @@ pub fn exec_mappings(tid: i32) -> Result<Vec<ExecMapping>> {
     Ok(out)
 }
 
-/// Runtime addresses of the PAUSE instructions in one executable mapping of `file`.
-pub fn pause_points(file: &Path, m: &ExecMapping) -> Vec<u64> {
-    in_mapping(&pauses_of_file(file), m)
-}
-
 /// Every PAUSE of `file`'s functions, as `(function offset, function size, PAUSE offset)`
 /// triples of file offsets, flattened (kept by the scan cache).
 fn pauses_of_file(file: &Path) -> Vec<u64> {
