@@ -85,6 +85,10 @@ pub fn run(args: FrontArgs) -> Result<ExitCode, Error> {
         Mode::Sweep => args.runs.unwrap_or(1),
     };
     let unit_list: Vec<Unit> = units.iter().map(|u| u.unit.clone()).collect();
+    let interrupted = Arc::new(AtomicBool::new(false));
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        let _ = signal_hook::flag::register(sig, Arc::clone(&interrupted));
+    }
     let runner = Runner::new(Plan {
         mode,
         units,
@@ -94,12 +98,9 @@ pub fn run(args: FrontArgs) -> Result<ExitCode, Error> {
         keep: args.keep,
         trace_dir: trace_dir.clone(),
         recorder,
+        interrupted: Arc::clone(&interrupted),
     });
 
-    let interrupted = Arc::new(AtomicBool::new(false));
-    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
-        let _ = signal_hook::flag::register(sig, Arc::clone(&interrupted));
-    }
     let total = (mode == Mode::Sweep).then_some(runs_per_unit * unit_list.len() as u64);
     let mut display = Display::new(total, mode);
     let mut collector = Collector::new(mode);

@@ -47,6 +47,11 @@ pub struct Plan {
     pub keep: usize,
     pub trace_dir: PathBuf,
     pub recorder: PathBuf,
+    /// Set by the front end's SIGINT/SIGTERM/SIGHUP handler. A recorder spawned just as the
+    /// interrupt reached the process group can die of it before its own handler is in place
+    /// (glibc's posix_spawn holds the signal pending until just before exec); such a run was
+    /// stopped from outside, not failed by the recorder.
+    pub interrupted: Arc<AtomicBool>,
 }
 
 #[derive(Default)]
@@ -279,6 +284,10 @@ impl Runner {
                     self.plan.timeout.as_secs_f64()
                 ));
             }
+            Ended::Exited(status) if result.is_err() && self.killed_by_the_interrupt(status) => {
+                let _ = std::fs::remove_dir_all(&trace);
+                return None;
+            }
             Ended::Exited(status) => match result {
                 Err(e) => {
                     rec.outcome = Outcome::RecorderError;
@@ -348,6 +357,27 @@ impl Runner {
 
     /// Wait for the recorder, stopping it at the timeout or on cancel. Its process group is
     /// killed in every case, so nothing it started outlives it.
+    /// Whether a recorder that left no result died of the interrupt the front end got too
+    /// (whose handler may run a moment after the child was reaped).
+    fn killed_by_the_interrupt(&self, status: std::process::ExitStatus) -> bool {
+        use std::os::unix::process::ExitStatusExt;
+        let by_interrupt = matches!(
+            status.signal(),
+            Some(libc::SIGINT) | Some(libc::SIGTERM) | Some(libc::SIGHUP)
+        );
+        if !by_interrupt {
+            return false;
+        }
+        let until = Instant::now() + Duration::from_millis(500);
+        while Instant::now() < until {
+            if self.plan.interrupted.load(Ordering::SeqCst) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        false
+    }
+
     fn wait(&self, mut child: Child) -> Ended {
         let pid = Pid::from_raw(child.id() as i32);
         let deadline = Instant::now() + self.plan.timeout;
