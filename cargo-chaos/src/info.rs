@@ -27,9 +27,10 @@ pub fn run(trace: &Path) -> Result<(), Error> {
     text.push_str(&stop_table(&stats));
     if let Some(p) = get("preemptions") {
         text.push_str(&format!(
-            "preempted: {p} times ({} at uncounted positions, {} of them moved out of a hot loop)\n",
+            "preempted: {p} times ({} at uncounted positions, {} of them moved out of a hot loop; {} where a learned spin loop repeated)\n",
             get("uncounted_preemptions").unwrap_or(0),
-            get("moved_out").unwrap_or(0)
+            get("moved_out").unwrap_or(0),
+            get("spin_watch_preemptions").unwrap_or(0)
         ));
     }
     if let Some(n) = get("replay_seeks") {

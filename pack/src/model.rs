@@ -2,7 +2,7 @@
 //! how they are laid out on disk (Cap'n Proto messages in brotli streams) is this crate's business.
 
 /// Bump when the on-disk layout changes incompatibly; readers refuse newer versions.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
 /// One CPUID leaf of the recording CPU.
 #[derive(Clone, Debug, PartialEq, Eq)]

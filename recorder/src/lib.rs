@@ -16,6 +16,7 @@ mod settle;
 mod shared;
 mod signal;
 mod spin;
+mod spin_watch;
 mod syscall;
 mod thread;
 

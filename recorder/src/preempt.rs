@@ -84,6 +84,9 @@ const MOVE_OUT_HOT_AFTER: Duration = Duration::from_secs(20);
 /// computing, let it run on (nothing is lost on one CPU) until its next syscall or counted
 /// point, and only after a budget preempt it, as far out of its hot loop as possible.
 pub(crate) fn on_interrupted(s: &mut RecordSession, tid: i32) -> Result<()> {
+    // What follows arms debug registers of its own: the watch of learned spins is off until
+    // the thread's next event.
+    crate::spin_watch::stop(s, tid)?;
     let pc = s.task(tid).regs()?.pc();
     // In the middle of a REP string instruction: let it finish first, so the position is at an
     // instruction boundary that replay's breakpoint can stop at.
@@ -118,14 +121,19 @@ pub(crate) fn on_interrupted(s: &mut RecordSession, tid: i32) -> Result<()> {
     }
     let task = s.task(tid);
     let second = task.regs()?;
-    let same = second.to_words() == first.to_words()
-        && tracee::digest::digest(task, &exclude)? == first_digest;
+    // (The second stop is a debug-register hit: RF is set in its flags, not in the first's.)
+    let same_regs = tracee::same_words_but(&second.to_words(), &first.to_words(), &[]);
+    let same = same_regs && tracee::digest::digest(task, &exclude)? == first_digest;
+    if s.debug {
+        eprintln!("[record] interrupted at {pc:#x}: same registers {same_regs}, same state {same}");
+    }
     if !same {
         // Computing: it runs on to its next syscall or counted point, where it is switched
         // (exact and free); looked at again after another slice.
         s.recheck_later();
         return s.resume(tid, None);
     }
+    crate::spin_watch::learn(s, tid, pc);
     preempt_here(s, tid, &exclude, false)
 }
 

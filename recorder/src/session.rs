@@ -112,6 +112,8 @@ pub struct RecordSession {
     pub(crate) unwinder: tracee::unwind::Unwinder,
     /// Preemptions of computing threads that were moved out to an outer frame's return.
     pub(crate) moved_out: u64,
+    /// Preemptions where a learned spin loop repeated a pass (`spin_watch`).
+    pub(crate) spin_watch_preemptions: u64,
     /// CPU time one ptrace stop costs a thread here (measured once, for move-out estimates).
     pub(crate) stop_cost_ns: Option<u64>,
     /// Trace decisions to stderr (CRT_DEBUG=1).
@@ -294,6 +296,7 @@ impl RecordSession {
             wake_latency: Default::default(),
             unwinder: Default::default(),
             moved_out: 0,
+            spin_watch_preemptions: 0,
             stop_cost_ns: None,
             debug: std::env::var_os("CRT_DEBUG").is_some(),
             shared: Default::default(),
@@ -336,6 +339,13 @@ impl RecordSession {
             t.move_out_tries = 0;
             t.move_out_dropped.clear();
             t.move_out_best = None;
+            // A learned spin loop is watched from here on (the thread is stopped at its event;
+            // one that is gone has nothing to watch).
+            if !t.spin_pcs.is_empty() && !matches!(kind, EventKind::Exit { .. }) {
+                if crate::spin_watch::segment_start(self, tid).is_err() {
+                    self.thread(tid).spin_watch = None;
+                }
+            }
         }
         // What child processes wrote up to now comes first (the program's end: all of it).
         let external = if tid == self.leader.as_raw() && matches!(kind, EventKind::Exit { .. }) {
@@ -889,6 +899,7 @@ impl RecordSession {
             ("preemptions", self.preemptions),
             ("uncounted_preemptions", self.uncounted_preemptions),
             ("moved_out", self.moved_out),
+            ("spin_watch_preemptions", self.spin_watch_preemptions),
             ("shared_memory_forks", self.shared.forks),
             ("wakes", self.wake_latency.count),
             ("wake_latency_median_us", self.wake_latency.median_us()),

@@ -24,6 +24,9 @@ pub(crate) fn on_signal(s: &mut RecordSession, tid: i32, sig: i32, fresh: bool) 
     if sig == libc::SIGSEGV && running && emulate_tsc(s, tid)? {
         return s.resume(tid, None);
     }
+    if sig == libc::SIGTRAP && running && crate::spin_watch::on_trap(s, tid)? {
+        return Ok(());
+    }
     if sig == libc::SIGTRAP && running {
         let pc = s.task(tid).regs()?.pc();
         match s.points.trap(pc) {

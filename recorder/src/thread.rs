@@ -72,6 +72,10 @@ pub(crate) struct Thread {
     pub move_out_dropped: Vec<u64>,
     /// The least often passed return address seen so far, with its estimated passes.
     pub move_out_best: Option<(u64, f64)>,
+    /// Where it was caught spinning without progress, most recent first (`spin_watch`).
+    pub spin_pcs: Vec<u64>,
+    /// Those watched in its current segment.
+    pub spin_watch: Option<crate::spin_watch::Watch>,
     /// The bytes waiting in the pipe or socket a syscall in flight copies to stdout or stderr.
     pub peeked: Option<Vec<u8>>,
 }
@@ -98,6 +102,8 @@ impl Thread {
             move_out_dropped: Vec::new(),
             move_out_best: None,
             peeked: None,
+            spin_pcs: Vec::new(),
+            spin_watch: None,
         }
     }
 

@@ -10,6 +10,9 @@ use crate::session::ReplaySession;
 use crate::thread::Parked;
 
 /// Give up seeking a position after this many breakpoint hits (a bug or a corrupt trace).
+/// The trace format from which digests cover only non-zero pages (`tracee::digest`).
+const DIGEST_OF_NONZERO_PAGES: u32 = 3;
+
 pub(crate) const SEEK_LIMIT: u64 = 5_000_000;
 
 /// Register words (`Regs::to_words` order) that a counted position before a `syscall`
@@ -17,20 +20,7 @@ pub(crate) const SEEK_LIMIT: u64 = 5_000_000;
 /// and r11; orig_rax is the kernel's).
 const UNKNOWN_BEFORE_SYSCALL: [usize; 3] = [6, 11, 15];
 
-fn regs_equal_but(a: &[u64], b: &[u64], ignore: &[usize]) -> bool {
-    const EFLAGS: usize = 18;
-    const RF_TF: u64 = 0x1_0100;
-    a.len() == b.len()
-        && a.iter().zip(b).enumerate().all(|(i, (x, y))| {
-            if ignore.contains(&i) {
-                true
-            } else if i == EFLAGS {
-                x & !RF_TF == y & !RF_TF
-            } else {
-                x == y
-            }
-        })
-}
+use tracee::same_words_but as regs_equal_but;
 
 /// A position the running thread is heading for.
 pub(crate) struct Seek {
@@ -56,6 +46,13 @@ impl ReplaySession {
     /// Begin seeking `p` for `tid`. `None` when the thread is already there (then parked and
     /// the event consumed).
     pub(crate) fn seek_start(&mut self, tid: i32, p: Position) -> Result<Option<Seek>> {
+        let format = self.reader.header().format_version;
+        if p.digest.is_some() && format < DIGEST_OF_NONZERO_PAGES {
+            return Err(crate::Error::Unreplayable(format!(
+                "it was recorded by an older cargo-record-test (trace format {format}), whose \
+                 memory digests this version computes otherwise; record it again"
+            )));
+        }
         let exclude = self.in_flight(tid)?;
         let mut seek = Seek {
             p,

@@ -5,6 +5,26 @@ use libc::user_regs_struct;
 /// Number of 64-bit words in `user_regs_struct`.
 pub const REGS_WORDS: usize = 27;
 
+/// Whether two register sets (`Regs::to_words`) describe the same program state, the words at
+/// `ignore` left out. The flags' RF and TF bits are ours, not the program's: the kernel sets RF
+/// after a debug-register breakpoint and TF while single-stepping, so a thread reached by one
+/// and interrupted at the other differs only there. Record's repeated-state test and replay's
+/// position search both use this one rule.
+pub fn same_words_but(a: &[u64], b: &[u64], ignore: &[usize]) -> bool {
+    const EFLAGS: usize = 18;
+    const RF_TF: u64 = 0x1_0100;
+    a.len() == b.len()
+        && a.iter().zip(b).enumerate().all(|(i, (x, y))| {
+            if ignore.contains(&i) {
+                true
+            } else if i == EFLAGS {
+                x & !RF_TF == y & !RF_TF
+            } else {
+                x == y
+            }
+        })
+}
+
 /// The general registers (incl. flags, fs_base, gs_base) of a thread.
 #[derive(Clone, Copy)]
 pub struct Regs(pub user_regs_struct);
