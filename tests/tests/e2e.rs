@@ -88,6 +88,9 @@ struct Case {
     runs: Option<u64>,
     /// Replay must reach each preemption position in fewer breakpoint stops than this (`info`).
     seek_max_under: Option<u64>,
+    /// Every preemption was at a counted position or a repeating state (info's `preempted:`
+    /// line shows none at uncounted positions).
+    uncounted_none: bool,
 }
 
 const BASE: Case = Case {
@@ -105,6 +108,7 @@ const BASE: Case = Case {
     needs_threads: false,
     runs: None,
     seek_max_under: None,
+    uncounted_none: false,
 };
 
 /// Debian's python3 (`.ci/run` installs it): a `python3` found first on PATH may be a shim
@@ -430,6 +434,20 @@ const CASES: &[Case] = &[
         native_same: true,
         needs_threads: true,
         seek_max_under: Some(10_000),
+        runs: Some(2),
+        ..BASE
+    },
+    Case {
+        // Each thread spins without a spin hint while the other must run: the repeated-state
+        // test compared the flags' RF bit (set by the debug-register stop, not by the interrupt)
+        // and never found a spin, so every hand-over waited out the 2 s budget and took an
+        // uncounted position (crossbeam-queue's array_queue tests were killed at 120 s).
+        name: "spin_without_hint_found_repeating",
+        prog: Prog::Example("ring_handoff"),
+        stdout_has: &["handed over 1500 items, sum 7871250 (want 7871250)\n"],
+        native_same: true,
+        needs_threads: true,
+        uncounted_none: true,
         runs: Some(2),
         ..BASE
     },
@@ -806,6 +824,22 @@ fn round_trip(bins: &Binaries, case: &Case, dir: &Path, i: u64) -> Result<(), St
         if most >= under {
             return Err(format!(
                 "replay spent {most} breakpoint stops seeking one position, must be under {under}"
+            ));
+        }
+    }
+    if case.uncounted_none {
+        let out = info(bins, dir, &trace, limit)?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let uncounted = text
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("preempted:"))
+            .and_then(|l| l.split_once('(').map(|(_, r)| r))
+            .and_then(|l| l.split(' ').next())
+            .and_then(|n| n.parse::<u64>().ok())
+            .ok_or_else(|| format!("info shows no preempted line:\n{text}"))?;
+        if uncounted > 0 {
+            return Err(format!(
+                "{uncounted} preemptions at uncounted positions, want none:\n{text}"
             ));
         }
     }
