@@ -115,7 +115,13 @@ pub(crate) fn on_interrupted(s: &mut RecordSession, tid: i32) -> Result<()> {
     let task = s.task(tid);
     let first = task.regs()?;
     let first_digest = tracee::digest::digest(task, &exclude)?;
-    // Pass over the same instruction once more.
+    // Pass over the same instruction once more: RF makes the breakpoint at `pc` let the
+    // instruction run first (without it, it trapped at once, before anything ran, and every
+    // computing loop looked like a spin; RF in the second stop's flags hid that until the
+    // comparison left it out).
+    let mut resume = first;
+    resume.0.eflags |= tracee::EFLAGS_RF;
+    task.set_regs(&resume)?;
     if run_to(s, tid, &[pc], None)?.is_none() {
         return Ok(());
     }

@@ -19,8 +19,6 @@ const LEARNED: usize = 2;
 /// Passes watched in one segment (from an event to the next); past them the watch is off until
 /// the thread's next event, and replay never stops more than this often to find a position.
 const PASSES: u64 = 2000;
-/// The resume flag: the next instruction's execution breakpoint does not trap.
-const RF: u64 = 1 << 16;
 
 /// The watch of one thread in its current segment.
 #[derive(Clone, Debug, Default)]
@@ -65,7 +63,7 @@ pub(crate) fn segment_start(s: &mut RecordSession, tid: i32) -> Result<()> {
     if let Some(w) = watch.pcs.iter_mut().find(|(p, _)| *p == regs.pc()) {
         Passes::pass(&mut t.hits, w.0);
         w.1 = Some(regs.to_words());
-        regs.0.eflags |= RF;
+        regs.0.eflags |= tracee::EFLAGS_RF;
         t.task.set_regs(&regs)?;
     }
     t.spin_watch = Some(watch);

@@ -29,7 +29,7 @@ pub mod unwind;
 
 pub use error::{Error, Result};
 pub use nix::unistd::Pid;
-pub use regs::{same_words_but, Regs, REGS_WORDS};
+pub use regs::{same_words_but, Regs, EFLAGS_RF, REGS_WORDS};
 pub use remote_ptr::RemotePtr;
 pub use stop::Stop;
 pub use task::{reap_process, shares_files, shares_memory, tgid_of, StepOver, Task};

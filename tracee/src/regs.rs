@@ -25,6 +25,11 @@ pub fn same_words_but(a: &[u64], b: &[u64], ignore: &[usize]) -> bool {
         })
 }
 
+/// The flags' resume bit: set, the next instruction's execution breakpoint does not trap. A
+/// thread stopped at `pc` by anything but that breakpoint (an interrupt, a syscall) traps at
+/// once when resumed with a debug register at `pc`, before it executes anything, unless set.
+pub const EFLAGS_RF: u64 = 1 << 16;
+
 /// The general registers (incl. flags, fs_base, gs_base) of a thread.
 #[derive(Clone, Copy)]
 pub struct Regs(pub user_regs_struct);
