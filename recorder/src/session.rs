@@ -341,10 +341,11 @@ impl RecordSession {
             t.move_out_best = None;
             // A learned spin loop is watched from here on (the thread is stopped at its event;
             // one that is gone has nothing to watch).
-            if !t.spin_pcs.is_empty() && !matches!(kind, EventKind::Exit { .. }) {
-                if crate::spin_watch::segment_start(self, tid).is_err() {
-                    self.thread(tid).spin_watch = None;
-                }
+            if !t.spin_pcs.is_empty()
+                && !matches!(kind, EventKind::Exit { .. })
+                && crate::spin_watch::segment_start(self, tid).is_err()
+            {
+                self.thread(tid).spin_watch = None;
             }
         }
         // What child processes wrote up to now comes first (the program's end: all of it).
