@@ -18,9 +18,12 @@ pub(crate) fn summary(s: &RecordSession) -> String {
     for t in s.threads.values() {
         match t.state {
             State::Dead => continue,
-            State::InSyscall(p) => match tracee::syscalls::lookup(p.no) {
+            // Just back from a blocking call, not yet scheduled: stopped a moment later, it
+            // was still in that call (a thread that sleeps in a loop is caught here now and
+            // then); one whose call returned can only have waited with a timeout or been woken.
+            State::InSyscall(p) | State::AtExit(p) => match tracee::syscalls::lookup(p.no) {
                 Some(r) if r.may_block(&p.args) => {
-                    let by = if r.waits_on_clock(&p.args) {
+                    let by = if r.waits_on_clock(&p.args) || matches!(t.state, State::AtExit(_)) {
                         &mut timed
                     } else {
                         &mut untimed
