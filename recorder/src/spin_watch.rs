@@ -9,8 +9,6 @@
 //! over in a few passes this way; natively the two threads run side by side. Each watched pass
 //! is a stop in recording and in replay, so a segment watches at most [`PASSES`] of them.
 
-use tracee::points::Passes;
-
 use crate::error::Result;
 use crate::session::RecordSession;
 
@@ -61,7 +59,7 @@ pub(crate) fn segment_start(s: &mut RecordSession, tid: i32) -> Result<()> {
     // has set it already; after a syscall it has not).
     let mut regs = t.task.regs()?;
     if let Some(w) = watch.pcs.iter_mut().find(|(p, _)| *p == regs.pc()) {
-        Passes::pass(&mut t.hits, w.0);
+        t.hits.pass(w.0);
         w.1 = Some(regs.to_words());
         regs.0.eflags |= tracee::EFLAGS_RF;
         t.task.set_regs(&regs)?;
@@ -93,7 +91,7 @@ pub(crate) fn on_trap(s: &mut RecordSession, tid: i32) -> Result<bool> {
     };
     tracee::profile::classify(tracee::profile::StopKind::DebugRegister);
     let pc = watch.pcs[i].0;
-    let hits = Passes::pass(&mut t.hits, pc);
+    let hits = t.hits.pass(pc);
     let regs = t.task.regs()?;
     let words = regs.to_words();
     let again = watch.pcs[i]
